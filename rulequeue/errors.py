@@ -1,0 +1,122 @@
+"""The exception tree of rulequeue.
+
+::
+
+    RulequeueError
+    ├── ConfigurationError            a setting is missing or invalid; the process stops
+    ├── RequestRejected               the producer refuses a request (carries the HTTP status)
+    │   ├── BadRequest                400: malformed JSON or wrong shape
+    │   ├── Unauthorized              401: missing, forged, expired or mismatched token,
+    │   │                             unknown or uninstalled tenant
+    │   ├── PayloadTooLarge           413: body over the configured limit
+    │   └── ServiceUnavailable        503: Redis or Postgres unreachable; Jira will retry
+    ├── InstallKeyUnavailable         the install-keys service could not give a key
+    ├── TemplateError                 a template could not be rendered
+    └── JiraError                     a call to Jira failed
+        ├── TransientJiraError        429, 5xx, timeout, connection error: retry later
+        └── PermanentJiraError        any other 4xx: final for that action
+
+Errors carry context as attributes (status, retry_after) rather than only as text, and their
+messages never contain a token, a secret or issue data.
+"""
+
+from __future__ import annotations
+
+
+class RulequeueError(Exception):
+    """Base class of every error raised on purpose by rulequeue."""
+
+
+class ConfigurationError(RulequeueError):
+    """A setting is missing or invalid. Raised at start-up, before anything is served."""
+
+
+class RequestRejected(RulequeueError):
+    """The producer refuses a request; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(RequestRejected):
+    status = 400
+
+
+class Unauthorized(RequestRejected):
+    status = 401
+
+
+class NotFound(RequestRejected):
+    status = 404
+
+
+class PayloadTooLarge(RequestRejected):
+    status = 413
+
+
+class Unprocessable(RequestRejected):
+    """422: a document failed validation; ``errors`` lists each error with its path."""
+
+    status = 422
+
+    def __init__(self, message: str, errors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class ServiceUnavailable(RequestRejected):
+    status = 503
+
+
+class InstallKeyUnavailable(RulequeueError):
+    """The install-keys service was unreachable or answered something that is not a key.
+
+    Verification fails closed: the lifecycle call is refused (503 if the service is down, so
+    Jira retries; 401 if it answered but had no such key).
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class TemplateError(RulequeueError):
+    """A template could not be rendered; ``position`` is the offset of the fault."""
+
+    def __init__(self, message: str, *, template: str, position: int) -> None:
+        super().__init__(f'{message} at position {position}')
+        self.template = template
+        self.position = position
+
+
+class JiraError(RulequeueError):
+    """A call to Jira failed. ``status`` is the HTTP status, or None for network errors."""
+
+    def __init__(self, message: str, *, method: str, path: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+
+
+class TransientJiraError(JiraError):
+    """Worth retrying: 429, 5xx, timeouts, connection errors. ``retry_after`` in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentJiraError(JiraError):
+    """Any other 4xx: the action failed for good and is recorded in the audit row."""

@@ -1,0 +1,57 @@
+"""Audit entries: one per (delivery, rule) whose trigger matched.
+
+They hold issue key and id, the changes the rule made and messages, never the snapshot or a
+field value the rule did not write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AuditStatus(StrEnum):
+    SUCCESS = 'SUCCESS'
+    NO_ACTIONS_PERFORMED = 'NO_ACTIONS_PERFORMED'
+    SOME_ERRORS = 'SOME_ERRORS'
+    FAILURE = 'FAILURE'
+
+
+class ActionStatus(StrEnum):
+    SUCCESS = 'SUCCESS'
+    FAILED = 'FAILED'
+    SKIPPED = 'SKIPPED'
+
+
+class ActionResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    type: str
+    status: ActionStatus
+    # Field -> new value written, comment id created, transition made: what the rule changed.
+    changes: dict[str, Any] = Field(default_factory=dict)
+    message: str | None = None
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    client_key: str
+    rule_id: str
+    rule_name: str
+    rule_version: int
+    status: AuditStatus
+    issue_key: str
+    issue_id: str
+    delivery_id: str
+    event_type: str
+    actions: list[ActionResult] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+    attempts: int = 1
+    started_at: datetime
+    duration_ms: int

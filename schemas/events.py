@@ -1,0 +1,64 @@
+"""Jira webhook events, as much of their shape as rulequeue relies on.
+
+Everything else in the body is kept as-is (``extra='allow'``): the snapshot is the full issue
+as Jira sent it, and templates may read any field of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ISSUE_EVENTS = frozenset({'jira:issue_created', 'jira:issue_updated', 'jira:issue_deleted'})
+COMMENT_EVENTS = frozenset({'comment_created', 'comment_updated', 'comment_deleted'})
+SUPPORTED_EVENTS = ISSUE_EVENTS | COMMENT_EVENTS
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra='allow')
+
+
+class User(_Open):
+    accountId: str | None = None
+    displayName: str | None = None
+    accountType: str | None = None
+
+
+class Issue(_Open):
+    id: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=1, max_length=255)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChangeItem(_Open):
+    field: str
+    fieldId: str | None = None
+    fieldtype: str | None = None
+    # Jira sends ids as strings, but older payloads carry numbers.
+    from_: str | int | None = Field(default=None, alias='from')
+    fromString: str | None = None
+    to: str | int | None = None
+    toString: str | None = None
+
+
+class Changelog(_Open):
+    id: str | int | None = None
+    items: list[ChangeItem] = Field(default_factory=list)
+
+
+class Comment(_Open):
+    id: str | None = None
+    body: Any = None
+
+
+class WebhookEvent(_Open):
+    """One webhook body. ``issue`` is required: every event we subscribe to has one."""
+
+    timestamp: int | None = None
+    webhookEvent: str = Field(min_length=1, max_length=100)
+    issue_event_type_name: str | None = None
+    user: User | None = None
+    issue: Issue
+    changelog: Changelog | None = None
+    comment: Comment | None = None

@@ -1,0 +1,16 @@
+"""The ARQ job payload. It carries references only, never issue data: arq copies job
+arguments into its own keys and logs (ARQ.md section 6)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ExecutionJob(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+    execution_id: str
+    client_key: str
+    delivery_id: str
+    snapshot_key: str
+    received_at: float

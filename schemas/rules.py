@@ -1,0 +1,196 @@
+"""The public rule document (see README "Rule format").
+
+Validation errors surface as 422 with the path of each error. Unknown keys are refused so a
+typo (``"condtions"``) never silently disables a check.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TEMPLATE_LENGTH = 10_000
+MAX_COMPONENTS = 65
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+
+class Owner(_Strict):
+    account_id: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320, pattern=r'^[^@\s]+@[^@\s]+$')
+
+
+# Triggers ---------------------------------------------------------------------------------
+
+
+class IssueCreated(_Strict):
+    type: Literal['issue_created']
+
+
+class IssueUpdated(_Strict):
+    type: Literal['issue_updated']
+
+
+class FieldValueChanged(_Strict):
+    type: Literal['field_value_changed']
+    fields: list[str] = Field(min_length=1, max_length=50)
+
+
+class IssueTransitioned(_Strict):
+    type: Literal['issue_transitioned']
+    from_: str | None = Field(default=None, alias='from')
+    to: str | None = None
+
+
+class IssueCommented(_Strict):
+    type: Literal['issue_commented']
+
+
+class IssueAssigned(_Strict):
+    type: Literal['issue_assigned']
+
+
+class IssueDeleted(_Strict):
+    type: Literal['issue_deleted']
+
+
+Trigger = Annotated[
+    IssueCreated
+    | IssueUpdated
+    | FieldValueChanged
+    | IssueTransitioned
+    | IssueCommented
+    | IssueAssigned
+    | IssueDeleted,
+    Field(discriminator='type'),
+]
+
+# Conditions -------------------------------------------------------------------------------
+
+Op = Literal['equals', 'not_equals', 'in', 'not_in', 'contains', 'is_empty', 'is_not_empty', 'matches']
+VALUELESS_OPS = frozenset({'is_empty', 'is_not_empty'})
+LIST_OPS = frozenset({'in', 'not_in'})
+
+
+def _check_value(op: str, value: Any) -> None:
+    if op in VALUELESS_OPS:
+        return
+    if value is None:
+        raise ValueError(f'op {op!r} needs a value')
+    if op in LIST_OPS and not isinstance(value, list):
+        raise ValueError(f'op {op!r} needs a list value')
+    if op == 'matches':
+        import re
+
+        if not isinstance(value, str):
+            raise ValueError('op "matches" needs a regular expression string')
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f'invalid regular expression: {exc}') from None
+
+
+class FieldCondition(_Strict):
+    type: Literal['field']
+    field: str = Field(min_length=1, max_length=255)
+    op: Op
+    value: str | int | float | bool | list[str | int | float] | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        _check_value(self.op, self.value)
+
+
+class CompareCondition(_Strict):
+    type: Literal['compare']
+    left: str = Field(max_length=MAX_TEMPLATE_LENGTH)
+    op: Op
+    right: str | list[str] | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        _check_value(self.op, self.right)
+
+
+Condition = Annotated[FieldCondition | CompareCondition, Field(discriminator='type')]
+
+# Actions ----------------------------------------------------------------------------------
+
+
+class CommentAction(_Strict):
+    type: Literal['comment']
+    body: str = Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH)
+
+
+class ListChange(_Strict):
+    add: list[Any] = Field(default_factory=list)
+    remove: list[Any] = Field(default_factory=list)
+
+
+class EditAction(_Strict):
+    type: Literal['edit']
+    fields: dict[str, Any] = Field(min_length=1, max_length=50)
+
+    @field_validator('fields')
+    @classmethod
+    def _list_changes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, change in value.items():
+            if isinstance(change, dict) and set(change) & {'add', 'remove'}:
+                if set(change) - {'add', 'remove'}:
+                    raise ValueError(f'{name}: a list change has only "add" and "remove"')
+                ListChange.model_validate(change)
+        return value
+
+
+class TransitionAction(_Strict):
+    type: Literal['transition']
+    to: str = Field(min_length=1, max_length=255)
+
+
+class AssignAction(_Strict):
+    type: Literal['assign']
+    account_id: str | None = Field(max_length=128)
+
+
+class LogAction(_Strict):
+    type: Literal['log']
+    message: str = Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH)
+
+
+Action = Annotated[
+    CommentAction | EditAction | TransitionAction | AssignAction | LogAction,
+    Field(discriminator='type'),
+]
+
+# The rule ---------------------------------------------------------------------------------
+
+
+class Rule(_Strict):
+    """A rule as stored and as sent over the API (without the server-assigned fields)."""
+
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=2000)
+    enabled: bool = True
+    projects: list[str] = Field(default_factory=list, max_length=100)
+    trigger: Trigger
+    conditions: list[Condition] = Field(default_factory=list)
+    actions: list[Action] = Field(min_length=1)
+    allow_rule_trigger: bool = False
+    owner: Owner | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        components = 1 + len(self.conditions) + len(self.actions)
+        if components > MAX_COMPONENTS:
+            raise ValueError(f'a rule has at most {MAX_COMPONENTS} components, this one has {components}')
+
+
+class StoredRule(BaseModel):
+    """A rule as the worker and the API see it: the document plus server-assigned fields."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    version: int
+    rule: Rule

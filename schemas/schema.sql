@@ -1,0 +1,52 @@
+-- rulequeue's Postgres schema. Applied by `rulequeue migrate`; every statement is idempotent.
+-- What is stored, and for how long, is listed in the README's privacy table.
+
+CREATE TABLE IF NOT EXISTS tenants (
+    client_key        text PRIMARY KEY,
+    base_url          text NOT NULL,
+    display_url       text,
+    cloud_id          text,
+    product_type      text,
+    -- AES-GCM ciphertext bound to client_key; NULL once uninstalled (deleted at once).
+    shared_secret_enc bytea,
+    state             text NOT NULL CHECK (state IN ('installed', 'disabled', 'uninstalled')),
+    -- Our app user's accountId on this site, learnt from GET /myself, to skip our own events.
+    app_account_id    text,
+    installed_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS rules (
+    id          uuid PRIMARY KEY,
+    client_key  text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    version     integer NOT NULL DEFAULT 1,
+    enabled     boolean NOT NULL,
+    -- The rule document, including the owner's contact details (stored on purpose).
+    document    jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS rules_tenant_idx ON rules (client_key, enabled);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    id            bigserial PRIMARY KEY,
+    client_key    text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    rule_id       uuid NOT NULL,
+    rule_name     text NOT NULL,
+    rule_version  integer NOT NULL,
+    status        text NOT NULL,
+    issue_key     text NOT NULL,
+    issue_id      text NOT NULL,
+    delivery_id   text NOT NULL,
+    event_type    text NOT NULL,
+    actions       jsonb NOT NULL,
+    messages      jsonb NOT NULL,
+    attempts      integer NOT NULL,
+    started_at    timestamptz NOT NULL,
+    duration_ms   integer NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- One row per (delivery, rule), whatever the retries and re-deliveries.
+    UNIQUE (client_key, delivery_id, rule_id)
+);
+CREATE INDEX IF NOT EXISTS audit_tenant_time_idx ON audit_log (client_key, id DESC);
+CREATE INDEX IF NOT EXISTS audit_tenant_issue_idx ON audit_log (client_key, issue_key);
