@@ -38,9 +38,9 @@ class Cipher:
         self._current = b''
         for index, secret in enumerate(secret_keys):
             key_id = hashlib.sha256(b'rulequeue-key-id\0' + secret.encode()).digest()[:_KEY_ID_BYTES]
-            derived = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=b'rulequeue-at-rest-v1'
-            ).derive(secret.encode())
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b'rulequeue-at-rest-v1').derive(
+                secret.encode()
+            )
             self._keys[key_id] = AESGCM(derived)
             if index == 0:
                 self._current = key_id

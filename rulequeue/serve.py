@@ -32,7 +32,7 @@ async def serve_in_background(app: ASGIApp, host: str = '127.0.0.1', port: int =
     config = uvicorn.Config(app, log_level='warning', lifespan='on', access_log=False)
     server = uvicorn.Server(config)
     # uvicorn would take over SIGINT/SIGTERM for the whole process; the caller owns signals.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

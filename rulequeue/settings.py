@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         description='key(s) encrypting shared secrets and snapshots; comma-separated, first encrypts'
     )
+    database_schema: str | None = Field(None, description='Postgres schema for the tables (default: public)')
     app_key: str = constants.DEFAULT_APP_KEY
     app_name: str = 'rulequeue'
     connect_install_keys_url: str = constants.DEFAULT_INSTALL_KEYS_URL

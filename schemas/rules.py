@@ -59,13 +59,7 @@ class IssueDeleted(_Strict):
 
 
 Trigger = Annotated[
-    IssueCreated
-    | IssueUpdated
-    | FieldValueChanged
-    | IssueTransitioned
-    | IssueCommented
-    | IssueAssigned
-    | IssueDeleted,
+    IssueCreated | IssueUpdated | FieldValueChanged | IssueTransitioned | IssueCommented | IssueAssigned | IssueDeleted,
     Field(discriminator='type'),
 ]
 

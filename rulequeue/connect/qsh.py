@@ -43,9 +43,7 @@ def canonical_query(raw_query: str) -> str:
             continue
         params.setdefault(decoded_name, []).append(unquote_plus(value))
     encoded = sorted((_encode(name), values) for name, values in params.items())
-    return '&'.join(
-        name + '=' + ','.join(_encode(v) for v in sorted(values)) for name, values in encoded
-    )
+    return '&'.join(name + '=' + ','.join(_encode(v) for v in sorted(values)) for name, values in encoded)
 
 
 def canonical_request(method: str, path: str, raw_query: str = '', base_path: str = '') -> str:

@@ -1,0 +1,101 @@
+"""The tenant-scoped rules and audit API, for the app's own pages inside Jira.
+
+Authenticated by a Connect JWT of the tenant whose ``qsh`` is the request's hash or
+``context-qsh``. Every query is scoped by the token's tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from producer.auth import authenticate_tenant
+from producer.http import parse_json_object, read_body
+from producer.routes import deps_of
+from rulequeue.errors import BadRequest, NotFound, Unprocessable
+from rulequeue.store import audit, rules
+from rulequeue.store.tenants import Tenant
+from schemas.audit import AuditStatus
+from schemas.rules import Rule, StoredRule
+
+RULE_BODY_LIMIT = 256 * 1024
+
+
+def _rule_json(stored: StoredRule) -> dict[str, Any]:
+    document = stored.rule.model_dump(mode='json', by_alias=True, exclude_none=True)
+    return {'id': stored.id, 'version': stored.version, **document}
+
+
+async def _tenant(request: Request) -> Tenant:
+    return await authenticate_tenant(deps_of(request), request, allow_context_qsh=True)
+
+
+async def _rule_from_body(request: Request) -> Rule:
+    data = parse_json_object(await read_body(request, RULE_BODY_LIMIT))
+    try:
+        return Rule.model_validate(data)
+    except ValidationError as exc:
+        errors: list[dict[str, object]] = [
+            {'path': '/'.join(str(p) for p in e['loc']), 'message': e['msg']} for e in exc.errors()
+        ]
+        raise Unprocessable('rule is invalid', errors) from None
+
+
+async def create_rule(request: Request) -> Response:
+    tenant = await _tenant(request)
+    rule = await _rule_from_body(request)
+    stored = await rules.create_rule(deps_of(request).pool, tenant.client_key, rule)
+    return JSONResponse(_rule_json(stored), status_code=201)
+
+
+async def list_rules(request: Request) -> Response:
+    tenant = await _tenant(request)
+    stored = await rules.list_rules(deps_of(request).pool, tenant.client_key)
+    return JSONResponse({'rules': [_rule_json(s) for s in stored]})
+
+
+async def get_rule(request: Request) -> Response:
+    tenant = await _tenant(request)
+    stored = await rules.get_rule(deps_of(request).pool, tenant.client_key, request.path_params['rule_id'])
+    if stored is None:
+        raise NotFound('no such rule')
+    return JSONResponse(_rule_json(stored))
+
+
+async def replace_rule(request: Request) -> Response:
+    tenant = await _tenant(request)
+    rule = await _rule_from_body(request)
+    stored = await rules.replace_rule(deps_of(request).pool, tenant.client_key, request.path_params['rule_id'], rule)
+    if stored is None:
+        raise NotFound('no such rule')
+    return JSONResponse(_rule_json(stored))
+
+
+async def delete_rule(request: Request) -> Response:
+    tenant = await _tenant(request)
+    if not await rules.delete_rule(deps_of(request).pool, tenant.client_key, request.path_params['rule_id']):
+        raise NotFound('no such rule')
+    return Response(status_code=204)
+
+
+async def list_audit(request: Request) -> Response:
+    tenant = await _tenant(request)
+    params = request.query_params
+    status = params.get('status')
+    if status is not None and status not in AuditStatus.__members__:
+        raise BadRequest(f'status must be one of {", ".join(AuditStatus.__members__)}')
+    limit_text = params.get('limit', '100')
+    if not limit_text.isdigit():
+        raise BadRequest('limit must be a positive integer')
+    entries = await audit.search(
+        deps_of(request).pool,
+        tenant.client_key,
+        issue=params.get('issue'),
+        rule=params.get('rule'),
+        status=status,
+        limit=int(limit_text),
+    )
+    return JSONResponse({'entries': [e.model_dump(mode='json', exclude={'client_key'}) for e in entries]})

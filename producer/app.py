@@ -1,0 +1,77 @@
+"""The ASGI application: routes, error mapping, and a lifespan that owns the resources."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from producer import api, routes
+from producer.deps import open_deps
+from producer.http import error
+from rulequeue.connect.descriptor import WEBHOOK_PATH
+from rulequeue.errors import RequestRejected, Unprocessable
+from rulequeue.settings import Settings
+
+log = structlog.get_logger('rulequeue.producer')
+
+
+async def _rejected(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestRejected)
+    if exc.status >= 500 or exc.status == 401:
+        log.info('request rejected', path=request.url.path, status=exc.status, reason=exc.message)
+    if isinstance(exc, Unprocessable):
+        return error(exc.status, exc.message, errors=exc.errors)
+    return error(exc.status, exc.message)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    # Redis or Postgres is down: 503 makes Jira retry the delivery later; nothing was queued.
+    log.warning('dependency unavailable', path=request.url.path, error=type(exc).__name__)
+    return error(503, 'a backing service is unavailable, retry later')
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error('unhandled error', path=request.url.path, error=type(exc).__name__)
+    return error(500, 'internal error')
+
+
+def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with open_deps(settings, http=http) as deps:
+            yield {'deps': deps}
+
+    return Starlette(
+        routes=[
+            Route('/atlassian-connect.json', routes.descriptor, methods=['GET']),
+            Route(WEBHOOK_PATH, routes.webhook, methods=['POST']),
+            Route('/lifecycle/{event:str}', routes.lifecycle, methods=['POST']),
+            Route('/api/rules', api.create_rule, methods=['POST']),
+            Route('/api/rules', api.list_rules, methods=['GET']),
+            Route('/api/rules/{rule_id:str}', api.get_rule, methods=['GET']),
+            Route('/api/rules/{rule_id:str}', api.replace_rule, methods=['PUT']),
+            Route('/api/rules/{rule_id:str}', api.delete_rule, methods=['DELETE']),
+            Route('/api/audit', api.list_audit, methods=['GET']),
+            Route('/healthz', routes.healthz, methods=['GET']),
+            Route('/readyz', routes.readyz, methods=['GET']),
+        ],
+        exception_handlers={
+            RequestRejected: _rejected,
+            RedisError: _unavailable,
+            asyncpg.PostgresError: _unavailable,
+            asyncpg.InterfaceError: _unavailable,
+            OSError: _unavailable,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )

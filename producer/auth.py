@@ -1,0 +1,64 @@
+"""Who is calling: a tenant (HS256 tokens) or Jira's installer (RS256 signed install)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from producer.deps import Deps
+from producer.http import connect_token, raw_target
+from rulequeue.connect import tokens
+from rulequeue.errors import InstallKeyUnavailable, ServiceUnavailable, Unauthorized
+from rulequeue.store import tenants
+from rulequeue.store.tenants import Tenant
+
+
+async def authenticate_tenant(deps: Deps, request: Request, *, allow_context_qsh: bool = False) -> Tenant:
+    """Verify a tenant token and return its tenant; 401 for anything unknown or invalid.
+
+    ``iss`` names the tenant; its secret then verifies the signature. Uninstalled tenants have
+    no secret left, so their tokens can never verify again.
+    """
+    token = connect_token(request)
+    issuer = tokens.unverified_issuer(token)
+    tenant = await tenants.get_tenant(deps.pool, deps.cipher, issuer)
+    if tenant is None or tenant.shared_secret is None or tenant.state == 'uninstalled':
+        raise Unauthorized('unknown or uninstalled tenant')
+    path, query = raw_target(request)
+    tokens.verify_tenant_token(
+        token,
+        tenant.shared_secret.get_secret_value(),
+        method=request.method,
+        path=path,
+        raw_query=query,
+        base_path=deps.base_path,
+        allow_context_qsh=allow_context_qsh,
+    )
+    return tenant
+
+
+async def verify_install(deps: Deps, request: Request) -> dict[str, Any]:
+    """Verify a signed lifecycle call (RS256, key by kid) and return its claims.
+
+    Fails closed: no token, a bad token, or an install-keys service that cannot vouch for the
+    key all refuse the call before anything is read from the body.
+    """
+    token = connect_token(request)
+    kid = tokens.unverified_header(token).get('kid')
+    try:
+        public_key = await deps.install_keys.get(kid)
+    except InstallKeyUnavailable as exc:
+        if exc.transient:
+            raise ServiceUnavailable(str(exc)) from None
+        raise Unauthorized(str(exc)) from None
+    path, query = raw_target(request)
+    return tokens.verify_install_token(
+        token,
+        public_key,
+        audience=deps.settings.app_base_url,
+        method=request.method,
+        path=path,
+        raw_query=query,
+        base_path=deps.base_path,
+    )

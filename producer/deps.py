@@ -1,0 +1,49 @@
+"""The producer's composition root: every resource it uses, built once from settings."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from arq.connections import ArqRedis
+
+from rulequeue import queue
+from rulequeue.connect.install_keys import InstallKeys
+from rulequeue.crypto import Cipher
+from rulequeue.settings import Settings
+from rulequeue.store.db import Pool, create_pool
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    redis: ArqRedis
+    pool: Pool
+    cipher: Cipher
+    install_keys: InstallKeys
+
+    @property
+    def base_path(self) -> str:
+        """Path of APP_BASE_URL: requests are signed relative to it."""
+        return urlsplit(self.settings.app_base_url).path
+
+
+@contextlib.asynccontextmanager
+async def open_deps(settings: Settings, *, http: httpx.AsyncClient | None = None) -> AsyncIterator[Deps]:
+    """Open Redis, Postgres and an HTTP client; close them when the block ends."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = http if http is not None else await stack.enter_async_context(httpx.AsyncClient(timeout=5.0))
+        redis = await queue.connect(settings)
+        stack.push_async_callback(redis.aclose)
+        pool = await create_pool(settings.database_url, schema=settings.database_schema, max_size=10)
+        stack.push_async_callback(pool.close)
+        yield Deps(
+            settings=settings,
+            redis=redis,
+            pool=pool,
+            cipher=Cipher(settings.secret_keys),
+            install_keys=InstallKeys(settings.connect_install_keys_url, client),
+        )

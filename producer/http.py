@@ -1,0 +1,78 @@
+"""Request plumbing shared by the routes: capped bodies, JSON parsing, tokens, responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rulequeue.errors import BadRequest, PayloadTooLarge, Unauthorized
+
+MAX_JSON_DEPTH = 64
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes; 413 from Content-Length alone, or as soon as the stream passes it."""
+    declared = request.headers.get('content-length')
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest('invalid Content-Length')
+        if int(declared) > limit:
+            raise PayloadTooLarge(f'body over {limit} bytes')
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f'body over {limit} bytes')
+        chunks.append(chunk)
+    return b''.join(chunks)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object from UTF-8 bytes, or 400 saying what is wrong."""
+    try:
+        data = json.loads(body.decode('utf-8'))
+    except UnicodeDecodeError:
+        raise BadRequest('body is not valid UTF-8') from None
+    except (ValueError, RecursionError):
+        raise BadRequest('body is not valid JSON') from None
+    if not isinstance(data, dict):
+        raise BadRequest('body must be a JSON object')
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise BadRequest(f'JSON nested deeper than {MAX_JSON_DEPTH} levels')
+    return data
+
+
+def connect_token(request: Request) -> str:
+    """The Connect JWT from ``Authorization: JWT …`` or the ``jwt`` query parameter."""
+    header = request.headers.get('authorization', '')
+    scheme, _, token = header.partition(' ')
+    if scheme.upper() == 'JWT' and token.strip():
+        return token.strip()
+    query_token = request.query_params.get('jwt')
+    if query_token:
+        return query_token
+    raise Unauthorized('missing Connect JWT')
+
+
+def raw_target(request: Request) -> tuple[str, str]:
+    """The path and query string exactly as received, for the qsh."""
+    raw_path = request.scope.get('raw_path') or request.url.path.encode()
+    return raw_path.decode('latin-1'), request.scope.get('query_string', b'').decode('latin-1')
+
+
+def error(status: int, message: str, **extra: Any) -> Response:
+    return JSONResponse({'error': message, **extra}, status_code=status)

@@ -1,0 +1,102 @@
+"""Thin HTTP handlers: verify, cap, parse, call a service function, answer."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from producer import services
+from producer.auth import authenticate_tenant, verify_install
+from producer.deps import Deps
+from producer.http import parse_json_object, read_body
+from rulequeue.connect.descriptor import LIFECYCLE_PATHS, build_descriptor
+from rulequeue.errors import BadRequest, NotFound, Unauthorized
+from schemas.events import WebhookEvent
+
+log = structlog.get_logger('rulequeue.producer')
+LIFECYCLE_BODY_LIMIT = 64 * 1024
+_STATUS = {services.Outcome.ACCEPTED: 202, services.Outcome.DUPLICATE: 200, services.Outcome.IGNORED: 202}
+
+
+def deps_of(request: Request) -> Deps:
+    deps: Deps = request.state.deps
+    return deps
+
+
+async def descriptor(request: Request) -> Response:
+    return JSONResponse(build_descriptor(deps_of(request).settings))
+
+
+async def webhook(request: Request) -> Response:
+    deps = deps_of(request)
+    started = time.perf_counter()
+    structlog.contextvars.bind_contextvars(
+        delivery_id=request.headers.get('x-atlassian-webhook-identifier'),
+        retry=request.headers.get('x-atlassian-webhook-retry'),
+    )
+    try:
+        if int(request.headers.get('content-length') or 0) > deps.settings.max_body_bytes:
+            await read_body(request, deps.settings.max_body_bytes)  # raises 413 without reading
+        tenant = await authenticate_tenant(deps, request)
+        body = await read_body(request, deps.settings.max_body_bytes)
+        data = parse_json_object(body)
+        try:
+            event = WebhookEvent.model_validate(data)
+        except ValidationError as exc:
+            raise BadRequest(f'not a Jira issue webhook: {_first_error(exc)}') from None
+        delivery_id = services.delivery_id_for(request.headers.get('x-atlassian-webhook-identifier'), event)
+        outcome = await services.accept_webhook(deps, tenant, delivery_id, event, body)
+        log.info(
+            'webhook',
+            outcome=outcome.value,
+            client_key=tenant.client_key,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **services.event_summary(event),
+        )
+        return JSONResponse({'status': outcome.value, 'delivery_id': delivery_id}, status_code=_STATUS[outcome])
+    finally:
+        structlog.contextvars.unbind_contextvars('delivery_id', 'retry')
+
+
+async def lifecycle(request: Request) -> Response:
+    deps = deps_of(request)
+    event = request.path_params['event']
+    if event not in LIFECYCLE_PATHS:
+        raise NotFound('no such lifecycle event')
+    claims = await verify_install(deps, request)
+    payload = services.lifecycle_payload(parse_json_object(await read_body(request, LIFECYCLE_BODY_LIMIT)), event)
+    if claims.get('iss') != payload['clientKey']:
+        raise Unauthorized('install token issuer does not match the clientKey')
+    await services.apply_lifecycle(deps, event, payload)
+    log.info('lifecycle', lifecycle_event=event, client_key=payload['clientKey'])
+    return Response(status_code=204)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({'status': 'ok'})
+
+
+async def readyz(request: Request) -> Response:
+    deps = deps_of(request)
+    checks: dict[str, str] = {}
+    try:
+        await deps.redis.ping()
+        checks['redis'] = 'ok'
+    except Exception as exc:
+        checks['redis'] = f'failing: {type(exc).__name__}'
+    try:
+        await deps.pool.fetchval('SELECT 1')
+        checks['postgres'] = 'ok'
+    except Exception as exc:
+        checks['postgres'] = f'failing: {type(exc).__name__}'
+    ready = all(v == 'ok' for v in checks.values())
+    return JSONResponse({'status': 'ok' if ready else 'failing', 'checks': checks}, status_code=200 if ready else 503)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return '.'.join(str(p) for p in error['loc']) + ': ' + error['msg']

@@ -1,0 +1,101 @@
+"""The ``rulequeue`` command: producer, worker, migrate, demo.
+
+Each subcommand reads the settings once, here, and passes them down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from rulequeue.errors import ConfigurationError
+from rulequeue.logs import configure_logging
+from rulequeue.settings import Settings, load_settings
+
+
+def _producer(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from producer.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level='warning', access_log=False)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from arq.worker import run_worker
+
+    from worker.settings import build_worker_settings
+
+    overrides = {} if args.concurrency is None else {'worker_concurrency': args.concurrency}
+    settings = _settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    run_worker(build_worker_settings(settings), burst=args.burst)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from rulequeue.store.db import create_pool, migrate
+
+    settings = _settings()
+
+    async def run() -> None:
+        pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            await migrate(pool, schema=settings.database_schema)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+    print('schema is up to date')
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rulequeue.demo import run_demo
+
+    return asyncio.run(run_demo(events=args.events, seed=args.seed))
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='rulequeue', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+    producer = sub.add_parser('producer', help='serve the Connect app and webhook receiver over HTTP')
+    producer.add_argument('--host', default='127.0.0.1')
+    producer.add_argument('--port', type=int, default=8000)
+    producer.set_defaults(run=_producer)
+    worker = sub.add_parser('worker', help='run an ARQ worker that executes rules')
+    worker.add_argument('--concurrency', type=int, default=None, help='jobs run at once (default 20)')
+    worker.add_argument('--burst', action='store_true', help='exit once the queue is empty')
+    worker.set_defaults(run=_worker)
+    migrate = sub.add_parser('migrate', help='apply the SQL schema (idempotent)')
+    migrate.set_defaults(run=_migrate)
+    demo = sub.add_parser('demo', help='run the whole system against the Jira simulator')
+    demo.add_argument('--events', type=int, default=200)
+    demo.add_argument('--seed', type=int, default=7)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = int(args.run(args))
+    except ConfigurationError as exc:
+        print(f'rulequeue: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

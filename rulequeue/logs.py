@@ -1,0 +1,41 @@
+"""structlog configuration: once per process, JSON off a TTY, readable console on one.
+
+Each unit of work (a webhook, an execution) emits one canonical line with its ids, outcome and
+duration; context such as ``delivery_id`` is bound with contextvars. Log lines carry ids and
+outcomes only: never a token, a shared secret or an issue field value.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+_LEVELS = {'debug': logging.DEBUG, 'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
+
+
+def configure_logging(
+    level: str = 'info', fmt: Literal['auto', 'json', 'console'] = 'auto', *, cache: bool = True
+) -> None:
+    json_output = fmt == 'json' or (fmt == 'auto' and not sys.stderr.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt='iso', utc=True),
+            structlog.processors.dict_tracebacks if json_output else structlog.dev.set_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=cache,
+    )
+    # arq logs job arguments on start and results at the end; ours hold ids only, but keep
+    # its chatter down to warnings and our own canonical lines.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format='%(levelname)s %(name)s %(message)s')
+    logging.getLogger('arq').setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""The Postgres store shared by producer and worker: tenants, rules, audit entries."""

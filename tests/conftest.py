@@ -1,0 +1,64 @@
+"""Fixtures shared by every test: real Postgres and Redis, isolated per test.
+
+Each test gets its own Postgres schema (dropped afterwards) and a flushed Redis database, so
+tests never see each other's rows or keys. Services are the machine's own (see
+shared/SERVICES.md); point TEST_DATABASE_URL / TEST_REDIS_URL elsewhere if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+import structlog
+
+from rulequeue.settings import Settings, load_settings
+
+DATABASE_URL = os.environ.get('TEST_DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/test')
+REDIS_URL = os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379/9')
+SECRET_KEY = 'test-secret-key-0123456789abcdef-0123456789'
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> None:
+    structlog.reset_defaults()
+
+
+@pytest.fixture(name='schema')
+async def _schema() -> AsyncIterator[str]:
+    name = 't_' + uuid.uuid4().hex[:16]
+    yield name
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(name='redis')
+async def _redis() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        'database_url': DATABASE_URL,
+        'database_schema': schema,
+        'redis_url': REDIS_URL,
+        'app_base_url': app_base_url,
+        'secret_key': SECRET_KEY,
+        'retry_base_seconds': 0.05,
+        'retry_cap_seconds': 0.5,
+        'job_completion_wait_seconds': 0,
+        'log_format': 'json',
+        **overrides,
+    }
+    return load_settings(**values)

@@ -1,0 +1,1 @@
+"""ARQ workers: load the snapshot, match rules, run actions through signed Jira calls."""

@@ -1,0 +1,100 @@
+"""Rule actions, each turned into signed Jira REST calls.
+
+A permanent failure (a 4xx from Jira, a template error, no such transition) is returned as a
+FAILED result for the audit row; transient failures raise TransientJiraError so the whole
+execution is retried later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from rulequeue.errors import PermanentJiraError, TemplateError
+from rulequeue.store.tenants import Tenant
+from schemas.audit import ActionResult, ActionStatus
+from schemas.rules import Action, AssignAction, CommentAction, EditAction, LogAction, TransitionAction
+from worker.edits import plan_edit
+from worker.jira import JiraClient
+from worker.templates import render
+
+
+@dataclass(frozen=True)
+class Target:
+    """The issue an action works on, and how to reach its Jira."""
+
+    jira: JiraClient
+    tenant: Tenant
+    issue_key: str
+
+    def path(self, suffix: str = '') -> str:
+        return f'/rest/api/2/issue/{quote(self.issue_key, safe="")}{suffix}'
+
+
+def _ok(index: int, action: Action, changes: dict[str, Any], notes: tuple[str, ...] = ()) -> ActionResult:
+    message = f'unknown template paths rendered empty: {", ".join(notes)}' if notes else None
+    return ActionResult(index=index, type=action.type, status=ActionStatus.SUCCESS, changes=changes, message=message)
+
+
+def _failed(index: int, action: Action, message: str) -> ActionResult:
+    return ActionResult(index=index, type=action.type, status=ActionStatus.FAILED, message=message)
+
+
+async def run_action(target: Target, index: int, action: Action, context: Mapping[str, Any]) -> ActionResult:
+    """Run one action; permanent failures come back as FAILED results, transient ones raise."""
+    try:
+        if isinstance(action, CommentAction):
+            return await _comment(target, index, action, context)
+        if isinstance(action, EditAction):
+            return await _edit(target, index, action, context)
+        if isinstance(action, TransitionAction):
+            return await _transition(target, index, action)
+        if isinstance(action, AssignAction):
+            return await _assign(target, index, action)
+        return _log(index, action, context)
+    except TemplateError as exc:
+        return _failed(index, action, f'template error at position {exc.position}: {exc}')
+    except PermanentJiraError as exc:
+        return _failed(index, action, str(exc))
+
+
+async def _comment(target: Target, index: int, action: CommentAction, context: Mapping[str, Any]) -> ActionResult:
+    rendered = render(action.body, context)
+    created = await target.jira.request(target.tenant, 'POST', target.path('/comment'), json={'body': rendered.text})
+    comment_id = created.get('id') if isinstance(created, dict) else None
+    return _ok(index, action, {'comment_id': comment_id}, rendered.unknown_paths)
+
+
+async def _edit(target: Target, index: int, action: EditAction, context: Mapping[str, Any]) -> ActionResult:
+    plan = plan_edit(action, context)
+    await target.jira.request(target.tenant, 'PUT', target.path(), json=plan.payload)
+    return _ok(index, action, plan.changes, plan.unknown_paths)
+
+
+async def _transition(target: Target, index: int, action: TransitionAction) -> ActionResult:
+    available = await target.jira.request(target.tenant, 'GET', target.path('/transitions'))
+    wanted = action.to.casefold()
+    for transition in (available or {}).get('transitions', []):
+        to_name = str((transition.get('to') or {}).get('name', ''))
+        if wanted in (to_name.casefold(), str(transition.get('name', '')).casefold()):
+            body = {'transition': {'id': transition['id']}}
+            await target.jira.request(target.tenant, 'POST', target.path('/transitions'), json=body)
+            return _ok(index, action, {'status': to_name, 'transition_id': transition['id']})
+    return _failed(index, action, f'no transition to {action.to!r} is available from the current status')
+
+
+async def _assign(target: Target, index: int, action: AssignAction) -> ActionResult:
+    await target.jira.request(target.tenant, 'PUT', target.path('/assignee'), json={'accountId': action.account_id})
+    return _ok(index, action, {'assignee': action.account_id})
+
+
+def _log(index: int, action: LogAction, context: Mapping[str, Any]) -> ActionResult:
+    # The admin chose what to log; it goes to the audit entry only, never to Jira.
+    rendered = render(action.message, context)
+    return _ok(index, action, {'log': rendered.text}, rendered.unknown_paths)
+
+
+def succeeded(result: ActionResult) -> bool:
+    return result.status is ActionStatus.SUCCESS

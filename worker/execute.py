@@ -1,0 +1,217 @@
+"""One execution: every matching rule of a tenant against one webhook delivery.
+
+Knows nothing of arq: it returns a summary, or raises :class:`RetryLater` when a transient
+failure should be retried after a delay. Terminal outcomes (success, permanent failure,
+retries exhausted) always end in :func:`worker.state.finish`, which purges the snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from rulequeue import snapshots
+from rulequeue.crypto import Cipher, DecryptionError
+from rulequeue.errors import JiraError, TransientJiraError
+from rulequeue.settings import Settings
+from rulequeue.store import audit, rules, tenants
+from rulequeue.store.db import Pool
+from rulequeue.store.tenants import Tenant
+from schemas.audit import ActionResult, AuditStatus
+from schemas.events import WebhookEvent
+from schemas.jobs import ExecutionJob
+from schemas.rules import StoredRule
+from worker import state
+from worker.actions import Target
+from worker.jira import JiraClient
+from worker.matching import in_scope, trigger_matches
+from worker.retry import backoff
+from worker.rule_run import RuleRun, run_rule
+
+log = structlog.get_logger('rulequeue.worker')
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    settings: Settings
+    redis: Redis
+    pool: Pool
+    cipher: Cipher
+    jira: JiraClient
+
+
+class RetryLater(Exception):
+    """A transient failure: run the execution again after ``defer`` seconds."""
+
+    def __init__(self, defer: float, reason: str) -> None:
+        super().__init__(reason)
+        self.defer = defer
+        self.reason = reason
+
+
+@dataclass
+class Summary:
+    outcome: str
+    rules_matched: int = 0
+    statuses: list[str] = field(default_factory=list)
+    attempts: int = 1
+
+
+async def execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
+    started = time.perf_counter()
+    structlog.contextvars.bind_contextvars(execution_id=job.execution_id, delivery_id=job.delivery_id)
+    try:
+        summary = await _execute(deps, job)
+    except RetryLater as retry:
+        log.info('execution', outcome='retry', reason=retry.reason, defer_seconds=round(retry.defer, 2))
+        raise
+    finally:
+        structlog.contextvars.unbind_contextvars('execution_id', 'delivery_id')
+    log.info(
+        'execution',
+        outcome=summary.outcome,
+        client_key=job.client_key,
+        rules_matched=summary.rules_matched,
+        statuses=summary.statuses,
+        attempts=summary.attempts,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return summary
+
+
+async def _execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
+    if await state.is_done(deps.redis, job):
+        await state.finish(deps.redis, job, 'done')
+        return Summary('already-done')
+    try:
+        tenant = await tenants.get_tenant(deps.pool, deps.cipher, job.client_key)
+    except DATABASE_ERRORS as exc:
+        return await _database_down(deps, job, exc)
+    if tenant is None or tenant.state != 'installed':
+        # Uninstalled or disabled: the tenant's rules are paused; the event is dropped.
+        await state.finish(deps.redis, job, 'tenant-inactive')
+        return Summary('tenant-inactive')
+    event = await _load_event(deps, job)
+    if event is None:
+        await state.finish(deps.redis, job, 'snapshot-missing')
+        return Summary('snapshot-missing')
+    try:
+        return await _run_rules(deps, job, tenant, event)
+    except DATABASE_ERRORS as exc:
+        return await _database_down(deps, job, exc)
+
+
+async def _database_down(deps: WorkerDeps, job: ExecutionJob, exc: Exception) -> Summary:
+    """Postgres is unreachable: retry within the budget, then give up and purge."""
+    reason = f'database unavailable: {type(exc).__name__}'
+    retry = await _transient(deps, job, reason, None)
+    if retry is not None:
+        raise retry from None
+    log.error('execution abandoned', reason=reason)
+    await state.finish(deps.redis, job, 'abandoned')
+    return Summary('abandoned')
+
+
+async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | None:
+    try:
+        data = await snapshots.load(deps.redis, deps.cipher, job.client_key, job.snapshot_key)
+        return None if data is None else WebhookEvent.model_validate(data)
+    except (DecryptionError, ValidationError, ValueError) as exc:
+        log.error('snapshot unreadable', error=type(exc).__name__)
+        return None
+
+
+async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> Summary:
+    candidates = [
+        s
+        for s in await rules.enabled_rules(deps.pool, tenant.client_key)
+        if in_scope(s.rule, event) and trigger_matches(s.rule.trigger, event)
+    ]
+    needs_loop_check = any(not s.rule.allow_rule_trigger for s in candidates)
+    if needs_loop_check and await _caused_by_app(deps, job, tenant, event):
+        candidates = [s for s in candidates if s.rule.allow_rule_trigger]
+    done_rules = await audit.audited_rules(deps.pool, tenant.client_key, job.delivery_id)
+    pending = [s for s in candidates if s.id not in done_rules]
+    progress = await state.load_progress(deps.redis, job)
+    attempt = await state.attempts_so_far(deps.redis, job) + 1
+    target = Target(deps.jira, tenant, event.issue.key)
+
+    async def save(field_name: str, result: ActionResult) -> None:
+        await state.save_progress(deps.redis, job, field_name, result)
+
+    statuses: list[str] = []
+    for position, stored in enumerate(pending):
+        run = RuleRun(stored)
+        try:
+            await run_rule(run, event, target, progress, save)
+        except TransientJiraError as exc:
+            retry = await _transient(deps, job, str(exc), exc.retry_after)
+            if retry is not None:
+                raise retry from None
+            await _exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc))
+            return Summary('retries-exhausted', len(candidates), [*statuses, 'FAILURE'], attempt)
+        await audit.record(deps.pool, run.entry(job, event, attempt))
+        statuses.append(run.status().value)
+    await state.finish(deps.redis, job, 'done')
+    return Summary('done', len(candidates), statuses, attempt)
+
+
+async def _transient(deps: WorkerDeps, job: ExecutionJob, reason: str, retry_after: float | None) -> RetryLater | None:
+    """Count a failed attempt; a RetryLater while within budget, None once it is spent."""
+    attempts = await state.count_failed_attempt(deps.redis, job)
+    if attempts >= deps.settings.max_attempts:
+        return None
+    defer = backoff(
+        attempts,
+        base=deps.settings.retry_base_seconds,
+        cap=deps.settings.retry_cap_seconds,
+        retry_after=retry_after,
+    )
+    return RetryLater(defer, reason)
+
+
+async def _exhausted(
+    deps: WorkerDeps,
+    job: ExecutionJob,
+    event: WebhookEvent,
+    run: RuleRun,
+    not_started: list[StoredRule],
+    attempts: int,
+    reason: str,
+) -> None:
+    """Out of attempts: record the failure of this rule and of those never reached, then purge."""
+    run.messages.append(f'gave up after {attempts} attempts: {reason}')
+    status = AuditStatus.SOME_ERRORS if run.status() is AuditStatus.SOME_ERRORS else AuditStatus.FAILURE
+    await audit.record(deps.pool, run.entry(job, event, attempts, status))
+    for stored in not_started:
+        skipped = RuleRun(stored, messages=[f'not run: gave up after {attempts} attempts: {reason}'])
+        await audit.record(deps.pool, skipped.entry(job, event, attempts, AuditStatus.FAILURE))
+    await state.finish(deps.redis, job, 'retries-exhausted')
+
+
+async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:
+    """Was this event caused by our own app user (so rules without allow_rule_trigger skip it)?"""
+    user = event.user
+    if user is None or user.accountType != 'app':
+        return False
+    app_account = tenant.app_account_id
+    if app_account is None:
+        try:
+            myself = await deps.jira.request(tenant, 'GET', '/rest/api/2/myself')
+        except TransientJiraError as exc:
+            retry = await _transient(deps, job, str(exc), exc.retry_after)
+            if retry is not None:
+                raise retry from None
+            return True  # cannot tell which app: assume ours rather than risk a loop
+        except JiraError:
+            return True
+        app_account = str((myself or {}).get('accountId') or '')
+        if app_account:
+            await tenants.set_app_account_id(deps.pool, tenant.client_key, app_account)
+    return user.accountId == app_account

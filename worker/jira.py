@@ -1,0 +1,113 @@
+"""Signed calls into a tenant's Jira, with transient and permanent failures told apart.
+
+Every request carries its own Connect JWT (HS256 with the tenant's shared secret, ``iss`` =
+our app key, three minutes, ``qsh`` of exactly that request). The HTTP transport is injected:
+production uses a pooled ``httpx.AsyncClient``; tests point it at the simulator.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+
+from rulequeue.connect.tokens import sign_tenant_request
+from rulequeue.errors import PermanentJiraError, TransientJiraError
+from rulequeue.store.tenants import Tenant
+
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+MAX_ERROR_TEXT = 300
+
+
+class JiraClient:
+    def __init__(self, http: httpx.AsyncClient, *, app_key: str, timeout: float) -> None:
+        self._http = http
+        self._app_key = app_key
+        self._timeout = timeout
+
+    async def request(
+        self,
+        tenant: Tenant,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one signed request; return the decoded JSON body (None for 204)."""
+        if tenant.shared_secret is None:
+            raise PermanentJiraError('tenant has no shared secret', method=method, path=path)
+        base = urlsplit(tenant.base_url)
+        full_path = base.path.rstrip('/') + path
+        query = urlencode(params or {}, quote_via=quote)
+        token = sign_tenant_request(
+            method=method,
+            path=full_path,
+            raw_query=query,
+            secret=tenant.shared_secret.get_secret_value(),
+            issuer=self._app_key,
+            base_path=base.path,
+        )
+        url = f'{base.scheme}://{base.netloc}{full_path}' + (f'?{query}' if query else '')
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                json=json,
+                headers={'Authorization': f'JWT {token}', 'Accept': 'application/json'},
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as exc:
+            raise TransientJiraError(f'{type(exc).__name__} calling Jira', method=method, path=path) from None
+        return _result(response, method, path)
+
+
+def _result(response: httpx.Response, method: str, path: str) -> Any:
+    status = response.status_code
+    if 200 <= status < 300:
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+    text = f'Jira answered {status}: {_error_text(response)}'
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientJiraError(
+            text,
+            method=method,
+            path=path,
+            status=status,
+            retry_after=retry_after(response.headers.get('retry-after')),
+        )
+    raise PermanentJiraError(text, method=method, path=path, status=status)
+
+
+def _error_text(response: httpx.Response) -> str:
+    """Jira's own error messages, shortened: they name fields and rules, not issue values."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase
+    if not isinstance(body, dict):
+        return response.reason_phrase
+    parts = [str(m) for m in body.get('errorMessages') or []]
+    parts += [f'{k}: {v}' for k, v in (body.get('errors') or {}).items()]
+    return ('; '.join(parts) or response.reason_phrase)[:MAX_ERROR_TEXT]
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds, from either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,86 @@
+"""arq worker settings, built from our Settings.
+
+``arq worker.settings.WorkerSettings`` works for operators who run arq directly: the name is
+resolved lazily (module ``__getattr__``), so the environment is read when arq asks for it,
+not when this module is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from arq.worker import func
+
+from rulequeue import constants, queue
+from rulequeue.crypto import Cipher
+from rulequeue.logs import configure_logging
+from rulequeue.settings import Settings, load_settings
+from rulequeue.store.db import create_pool
+from worker.execute import WorkerDeps
+from worker.jira import JiraClient
+from worker.jobs import run_execution
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Composition root of a worker process: arq gives Redis, we add the rest."""
+    settings: Settings = ctx['settings']
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    pool = await create_pool(
+        settings.database_url, schema=settings.database_schema, max_size=min(settings.worker_concurrency, 10)
+    )
+    ctx['http'] = http
+    ctx['deps'] = WorkerDeps(
+        settings=settings,
+        redis=ctx['redis'],
+        pool=pool,
+        cipher=Cipher(settings.secret_keys),
+        jira=JiraClient(http, app_key=settings.app_key, timeout=settings.jira_timeout_seconds),
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    deps: WorkerDeps | None = ctx.get('deps')
+    if deps is not None:
+        await deps.pool.close()
+    http: httpx.AsyncClient | None = ctx.get('http')
+    if http is not None:
+        await http.aclose()
+
+
+def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker`` (a dict is a valid arq WorkerSettings)."""
+    return {
+        'functions': [
+            func(
+                run_execution,
+                name=constants.JOB_FUNCTION,
+                timeout=constants.JOB_TIMEOUT_SECONDS,
+                max_tries=constants.ARQ_MAX_TRIES,
+            )
+        ],
+        'queue_name': constants.QUEUE_NAME,
+        'redis_settings': queue.redis_settings(settings),
+        'job_serializer': queue.serialize,
+        'job_deserializer': queue.deserialize,
+        # Results would copy job arguments into Redis for an hour (ARQ.md section 6).
+        'keep_result': 0,
+        'keep_result_forever': False,
+        'max_jobs': settings.worker_concurrency,
+        'poll_delay': constants.POLL_DELAY_SECONDS,
+        'health_check_interval': constants.HEALTH_CHECK_INTERVAL_SECONDS,
+        'job_completion_wait': settings.job_completion_wait_seconds,
+        'log_results': False,
+        'on_startup': startup,
+        'on_shutdown': shutdown,
+        'ctx': {'settings': settings},
+        **overrides,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name == 'WorkerSettings':
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        return build_worker_settings(settings)
+    raise AttributeError(name)
