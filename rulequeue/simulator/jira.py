@@ -1,0 +1,331 @@
+"""The public face of the simulator: one Jira Cloud site, one tenant, one installed app."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from rulequeue.serve import serve_in_background
+from rulequeue.simulator import catalog, events
+from rulequeue.simulator.app import build_app
+from rulequeue.simulator.appevents import AppEventSender
+from rulequeue.simulator.calls import Fault, FaultPlan, RecordedCall
+from rulequeue.simulator.catalog import ALICE, JsonObject
+from rulequeue.simulator.connect import AppRegistration, ConnectLink
+from rulequeue.simulator.edits import FieldErrors
+from rulequeue.simulator.keys import InstallSigner
+from rulequeue.simulator.state import Change, SimulatorError, SiteState, friendly_edit
+
+User = Mapping[str, Any]
+
+
+class JiraSimulator:
+    """A Jira Cloud site served over real HTTP in the current event loop.
+
+    It installs an app from its descriptor with a signed install, sends the webhooks Jira sends
+    when people change issues, and serves the REST calls the app makes, verifying each
+    Connect JWT exactly as Jira does and recording it in :attr:`calls`.
+
+    Attributes:
+        app_user: The installed app's own Jira user (``accountType`` 'app').
+        state: The site's issues, comments and users.
+        calls: Every REST call the app made (install-key fetches excluded), rejected ones too.
+        faults: Injected failures; see :meth:`fail_next`.
+        delay_seconds: How long every REST answer is held back.
+        emit_app_events: Whether the app's own changes come back as webhooks, as in real Jira.
+        last_webhook_body: The body of the last :meth:`send_webhook` delivery.
+        last_delivery_id: Its ``X-Atlassian-Webhook-Identifier``.
+    """
+
+    def __init__(self, app_key: str = 'rulequeue', client_key: str | None = None) -> None:
+        """Create a site; nothing is served until :meth:`running`.
+
+        Args:
+            app_key: Names the app's Jira user; the installed descriptor's key is what tokens
+                must carry as ``iss``.
+            client_key: The tenant's clientKey; ``'jira:' + uuid4`` by default.
+        """
+        self._signer = InstallSigner()
+        self._link = ConnectLink(client_key or f'jira:{uuid.uuid4()}', self._signer)
+        self.app_user: JsonObject = {
+            'accountId': f'557058:{uuid.uuid4()}',
+            'accountType': 'app',
+            'displayName': app_key,
+            'active': True,
+        }
+        self.state = SiteState(self.app_user)
+        self.calls: list[RecordedCall] = []
+        self.faults = FaultPlan()
+        self.delay_seconds = 0.0
+        self.emit_app_events = False
+        self.last_webhook_body: JsonObject | None = None
+        self.last_delivery_id: str | None = None
+        self._base_url: str | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._app_events = AppEventSender(self._link, self._client)
+        self._asgi = build_app(self, self._signer)
+
+    # -- the site ------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[JiraSimulator]:
+        """Serve the site on a free local port until the block exits."""
+        if self._base_url is not None:
+            raise SimulatorError('the simulator is already running')
+        async with serve_in_background(self._asgi) as url, httpx.AsyncClient(timeout=30) as http:
+            self._base_url, self._http, self.state.base_url = url, http, url
+            try:
+                yield self
+            finally:
+                await self._app_events.cancel()
+                self._base_url, self._http = None, None
+
+    @property
+    def base_url(self) -> str:
+        """The site's baseUrl, e.g. ``http://127.0.0.1:PORT`` (only while running)."""
+        if self._base_url is None:
+            raise SimulatorError('the simulator is not running: use "async with sim.running()"')
+        return self._base_url
+
+    @property
+    def install_keys_url(self) -> str:
+        """The install-keys service: ``GET {install_keys_url}/{kid}`` gives the PEM public key."""
+        return f'{self.base_url}/connect-install-keys'
+
+    @property
+    def kid(self) -> str:
+        """The ``kid`` of the site's install-signing key."""
+        return self._signer.kid
+
+    @property
+    def client_key(self) -> str:
+        return self._link.client_key
+
+    @property
+    def shared_secret(self) -> str | None:
+        """The tenant's secret, made at install; None before the first successful install."""
+        return self._link.shared_secret
+
+    @property
+    def app(self) -> AppRegistration | None:
+        """What the site kept from the installed app's descriptor."""
+        return self._link.app
+
+    @property
+    def app_state(self) -> str:
+        """'new', 'installed', 'disabled' or 'uninstalled'."""
+        return self._link.state
+
+    @property
+    def issues(self) -> dict[str, JsonObject]:
+        """Issue key -> the issue as ``GET /rest/api/2/issue/{key}`` returns it."""
+        return self.state.issues
+
+    @property
+    def comments(self) -> dict[str, list[JsonObject]]:
+        """Issue key -> its comments (REST shape plus their ``properties``), oldest first."""
+        return self.state.comments
+
+    def add_user(
+        self, display_name: str, *, account_id: str | None = None, email_address: str | None = None
+    ) -> JsonObject:
+        """Add a person to the site (so issues can be assigned to them); returns the user dict."""
+        return self.state.add_user(display_name, account_id=account_id, email_address=email_address)
+
+    def fail_next(
+        self,
+        status: int = 429,
+        times: int = 1,
+        retry_after: float | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` verified REST calls that match with ``status``.
+
+        Args:
+            status: The status to answer with (JSON error body; 429 also has rate-limit headers).
+            times: How many matching calls fail.
+            retry_after: Seconds for a ``Retry-After`` header (rounded up), none if None.
+            method: Only calls with this method match.
+            path_contains: Only calls whose raw path contains this match.
+        """
+        self.faults.add(Fault(status, times, retry_after, method, path_contains))
+
+    # -- Connect ------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise SimulatorError('the simulator is not running: use "async with sim.running()"')
+        return self._http
+
+    async def install(self, descriptor_url: str, *, rogue: bool = False, check: bool = True) -> httpx.Response:
+        """Install the app from its descriptor: read it, then POST the signed ``installed`` call.
+
+        Args:
+            descriptor_url: Where the app serves ``atlassian-connect.json``.
+            rogue: Sign with a key the install-keys service does not publish (same kid) and
+                offer a fresh secret, as an attacker would; the site's own state is untouched.
+            check: Raise SimulatorError unless the app answers 2xx.
+
+        Returns:
+            The app's answer to the lifecycle call.
+        """
+        answer = await self._link.install(self._client(), self.base_url, descriptor_url, rogue=rogue)
+        return _checked(answer, 'installed', check)
+
+    async def lifecycle(self, event: str, *, check: bool = True, client_key: str | None = None) -> httpx.Response:
+        """Send the ``installed``, ``uninstalled``, ``enabled`` or ``disabled`` lifecycle call.
+
+        Args:
+            event: The lifecycle event.
+            check: Raise SimulatorError unless the app answers 2xx.
+            client_key: Sign the token with this ``iss`` instead of the site's clientKey (the
+                body keeps the real one): a forgery the app must refuse; the state is unchanged.
+        """
+        answer = await self._link.lifecycle(self._client(), self.base_url, event, issuer=client_key)
+        return _checked(answer, event, check)
+
+    def sign_request(self, method: str, url: str, *, account_id: str | None = None) -> str:
+        """A tenant token (``iss`` = clientKey) for one request to the app, as Jira signs app pages.
+
+        ``url`` is the full URL; the ``qsh`` covers its path relative to the app's baseUrl path
+        and its query. ``account_id`` adds a ``sub`` claim.
+        """
+        return self._link.sign_request(method, url, account_id=account_id)
+
+    def context_token(self, account_id: str) -> str:
+        """A ``context-qsh`` token as ``AP.context.getToken()`` gives the app's pages."""
+        return self._link.context_token(account_id)
+
+    async def send_webhook(
+        self,
+        body: Mapping[str, Any],
+        *,
+        delivery_id: str | None = None,
+        retry: int | None = None,
+        token: str | None = None,
+        headers: Mapping[str, str | None] | None = None,
+        raw_body: bytes | None = None,
+    ) -> httpx.Response:
+        """POST one delivery to the URL registered for ``body['webhookEvent']``.
+
+        Args:
+            body: The webhook body (also what is sent unless ``raw_body`` is given).
+            delivery_id: ``X-Atlassian-Webhook-Identifier``; a fresh UUID if None.
+            retry: ``X-Atlassian-Webhook-Retry``; the header is absent if None.
+            token: The JWT to send; a valid one for this request if None.
+            headers: Extra headers; a value of None removes that header.
+            raw_body: Exact bytes to send instead of ``body`` as JSON.
+        """
+        delivery = delivery_id or str(uuid.uuid4())
+        self.last_webhook_body, self.last_delivery_id = copy.deepcopy(dict(body)), delivery
+        return await self._link.send_webhook(
+            self._client(), body, delivery_id=delivery, retry=retry, token=token, headers=headers, raw_body=raw_body
+        )
+
+    async def _deliver(self, change: Change, user: User) -> list[httpx.Response]:
+        """Send the webhooks Jira sends for ``change`` by ``user`` (only the registered events)."""
+        app = self._link.app
+        if app is None or self._link.shared_secret is None:
+            return []
+        bodies = events.bodies_for(change, self.state.actor(user))
+        return [await self.send_webhook(b) for b in bodies if app.webhook_url(b['webhookEvent']) is not None]
+
+    # -- people changing issues in Jira -------------------------------------------------------
+
+    async def create_issue(
+        self,
+        project: str = 'PROJ',
+        issuetype: str = 'Bug',
+        summary: str = 'Something is broken',
+        priority: str = 'Medium',
+        labels: Sequence[str] = (),
+        assignee: str | User | None = None,
+        reporter: User = ALICE,
+        **extra_fields: Any,
+    ) -> tuple[JsonObject, list[httpx.Response]]:
+        """Create an issue as ``reporter``; returns the issue and the app's answers to the webhooks.
+
+        ``extra_fields`` take REST edit values or the short forms of :meth:`update_issue`.
+        """
+        changes = {'priority': priority, 'labels': list(labels), 'assignee': assignee, **extra_fields}
+        change = self.state.create(
+            project=project, issuetype=issuetype, summary=summary, reporter=reporter, changes=changes
+        )
+        return copy.deepcopy(change.issue), await self._deliver(change, reporter)
+
+    async def update_issue(self, key: str, changes: Mapping[str, Any], user: User = ALICE) -> list[httpx.Response]:
+        """Edit fields as ``user`` (``{'priority': 'High', 'labels': [...], 'customfield_10010': 'x'}``).
+
+        Short forms: a priority name, an assignee accountId, component names, and
+        ``labels={'add': [...], 'remove': [...]}``. Nothing is sent if nothing changed.
+        """
+        fields, update = friendly_edit(changes)
+        try:
+            change = self.state.edit(key, fields, update)
+        except FieldErrors as exc:
+            raise SimulatorError(f'invalid edit of {key}: {exc}') from None
+        return [] if change is None else await self._deliver(change, user)
+
+    async def transition_issue(self, key: str, status: str, user: User = ALICE) -> list[httpx.Response]:
+        """Move the issue to the status named ``status`` as ``user``."""
+        target = catalog.status_named(status)
+        if target is None:
+            raise SimulatorError(f'no status {status!r}; known: {", ".join(s.name for s in catalog.STATUSES)}')
+        return await self._deliver(self.state.transition(key, target), user)
+
+    async def assign_issue(self, key: str, account_id: str | None, user: User = ALICE) -> list[httpx.Response]:
+        """Assign the issue (None unassigns) as ``user``; nothing is sent if it was already so."""
+        try:
+            change = self.state.assign(key, account_id)
+        except FieldErrors as exc:
+            raise SimulatorError(f'cannot assign {key}: {exc}') from None
+        return [] if change is None else await self._deliver(change, user)
+
+    async def add_comment(self, key: str, body: str, user: User = ALICE) -> list[httpx.Response]:
+        """Comment as ``user``: sends ``comment_created`` and ``jira:issue_updated`` (issue_commented)."""
+        _, change = self.state.comment(key, body, user)
+        return await self._deliver(change, user)
+
+    async def delete_issue(self, key: str, user: User = ALICE) -> list[httpx.Response]:
+        """Delete the issue (and its comments) as ``user``."""
+        return await self._deliver(self.state.delete(key), user)
+
+    # -- what the REST server needs (see app.Server) ------------------------------------------
+
+    def rest_credentials(self) -> tuple[str, str]:
+        """``(app key, shared secret)`` the app's calls verify with; Unauthorized if it may not call."""
+        return self._link.rest_credentials()
+
+    def addon_json(self, app_key: str) -> JsonObject | None:
+        return self._link.addon_json(app_key)
+
+    def app_changed(self, change: Change) -> None:
+        """Send the webhooks for the app's own change in the background, if enabled."""
+        if self.emit_app_events and self._link.app is not None:
+            self._app_events.schedule(events.bodies_for(change, self.state.actor(self.app_user)))
+
+    @property
+    def app_event_responses(self) -> list[httpx.Response]:
+        """The app's answers to webhooks about its own changes."""
+        return self._app_events.responses
+
+    @property
+    def app_event_errors(self) -> list[Exception]:
+        """Transport errors while sending those webhooks."""
+        return self._app_events.errors
+
+    async def wait_for_app_events(self, seconds: float = 10.0) -> None:
+        """Wait until every webhook about the app's own changes was answered (at most ``seconds``)."""
+        await self._app_events.wait(seconds)
+
+
+def _checked(answer: httpx.Response, event: str, check: bool) -> httpx.Response:
+    if check and not answer.is_success:
+        raise SimulatorError(f'the app answered {answer.status_code} to the {event} call: {answer.text[:300]}')
+    return answer
