@@ -13,14 +13,19 @@ from rulequeue.errors import BadRequest, PayloadTooLarge, Unauthorized
 MAX_JSON_DEPTH = 64
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes; 413 from Content-Length alone, or as soon as the stream passes it."""
+def check_content_length(request: Request, limit: int) -> None:
+    """413 from the declared length alone, before a byte of the body is read."""
     declared = request.headers.get('content-length')
     if declared is not None:
         if not declared.isdigit():
             raise BadRequest('invalid Content-Length')
         if int(declared) > limit:
             raise PayloadTooLarge(f'body over {limit} bytes')
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes; 413 from Content-Length, or as soon as the stream passes it."""
+    check_content_length(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

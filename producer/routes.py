@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from producer import services
 from producer.auth import authenticate_tenant, verify_install
 from producer.deps import Deps
-from producer.http import parse_json_object, read_body
+from producer.http import check_content_length, parse_json_object, read_body
 from rulequeue.connect.descriptor import LIFECYCLE_PATHS, build_descriptor
 from rulequeue.errors import BadRequest, NotFound, Unauthorized
 from schemas.events import WebhookEvent
@@ -39,8 +39,7 @@ async def webhook(request: Request) -> Response:
         retry=request.headers.get('x-atlassian-webhook-retry'),
     )
     try:
-        if int(request.headers.get('content-length') or 0) > deps.settings.max_body_bytes:
-            await read_body(request, deps.settings.max_body_bytes)  # raises 413 without reading
+        check_content_length(request, deps.settings.max_body_bytes)
         tenant = await authenticate_tenant(deps, request)
         body = await read_body(request, deps.settings.max_body_bytes)
         data = parse_json_object(body)

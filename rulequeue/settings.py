@@ -88,6 +88,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = '_'.join(str(part) for part in error['loc']).upper() or 'SETTINGS'
-            reason = 'is required' if error['type'] == 'missing' else error['msg']
-            problems.append(f'{name} {reason}')
+            if error['type'] == 'missing':
+                problems.append(f'{name} is required')
+            else:
+                problems.append(f'{name} {error["msg"].removeprefix("Value error, ")}')
         raise ConfigurationError('invalid configuration: ' + '; '.join(problems)) from None

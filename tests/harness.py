@@ -34,9 +34,7 @@ class System:
 
     async def drain(self, **overrides: Any) -> Worker:
         """Run a burst worker until the queue is empty (deferred retries included)."""
-        kwargs = build_worker_settings(
-            self.settings, burst=True, poll_delay=0.01, handle_signals=False, **overrides
-        )
+        kwargs = build_worker_settings(self.settings, burst=True, poll_delay=0.01, handle_signals=False, **overrides)
         worker = Worker(**kwargs)
         try:
             await worker.main()

@@ -42,15 +42,19 @@ class JiraSimulator:
         last_delivery_id: Its ``X-Atlassian-Webhook-Identifier``.
     """
 
-    def __init__(self, app_key: str = 'rulequeue', client_key: str | None = None) -> None:
+    def __init__(
+        self, app_key: str = 'rulequeue', client_key: str | None = None, install_signer: InstallSigner | None = None
+    ) -> None:
         """Create a site; nothing is served until :meth:`running`.
 
         Args:
             app_key: Names the app's Jira user; the installed descriptor's key is what tokens
                 must carry as ``iss``.
             client_key: The tenant's clientKey; ``'jira:' + uuid4`` by default.
+            install_signer: Share another site's install key: every real site's installs are
+                signed by Atlassian's one install-keys service.
         """
-        self._signer = InstallSigner()
+        self._signer = install_signer or InstallSigner()
         self._link = ConnectLink(client_key or f'jira:{uuid.uuid4()}', self._signer)
         self.app_user: JsonObject = {
             'accountId': f'557058:{uuid.uuid4()}',
@@ -96,6 +100,10 @@ class JiraSimulator:
     def install_keys_url(self) -> str:
         """The install-keys service: ``GET {install_keys_url}/{kid}`` gives the PEM public key."""
         return f'{self.base_url}/connect-install-keys'
+
+    @property
+    def install_signer(self) -> InstallSigner:
+        return self._signer
 
     @property
     def kid(self) -> str:

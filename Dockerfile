@@ -1,0 +1,14 @@
+# Image for the producer, the worker and the one-shot migrate service (see compose.yaml).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY rulequeue ./rulequeue
+COPY producer ./producer
+COPY worker ./worker
+COPY schemas ./schemas
+RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 rulequeue
+USER rulequeue
+CMD ["rulequeue", "producer", "--host", "0.0.0.0", "--port", "8000"]

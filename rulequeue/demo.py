@@ -1,0 +1,151 @@
+"""``rulequeue demo``: the whole system against a simulated Jira site, checked at the end.
+
+Starts (or uses) Redis and Postgres, the Jira simulator, the producer and a worker in one
+process; installs the app with a signed install; loads ``examples/rules/``; plays a stream of
+issue stories; then prints audit outcomes per rule against what each story should produce,
+the calls Jira received, and a privacy check. Exits 1 if anything is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from arq.worker import Worker
+
+from rulequeue import constants, demo_report
+from rulequeue.embedded import embedded_postgres, embedded_redis
+from rulequeue.logs import configure_logging
+from rulequeue.serve import free_port, serve_in_background
+from rulequeue.settings import Settings, load_settings
+from rulequeue.simulator import JiraSimulator
+from rulequeue.store.db import create_pool, migrate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / 'examples' / 'rules'
+DRAIN_TIMEOUT_SECONDS = 180.0
+
+
+@contextlib.asynccontextmanager
+async def _services(stack_out: list[str]) -> AsyncIterator[tuple[str, str]]:
+    """The user's DATABASE_URL/REDIS_URL when set, else private embedded servers."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = os.environ.get('DATABASE_URL')
+        redis_url = os.environ.get('REDIS_URL')
+        if db is None:
+            db = await stack.enter_async_context(embedded_postgres())
+            stack_out.append(f'embedded PostgreSQL at {db}')
+        else:
+            stack_out.append('PostgreSQL from DATABASE_URL')
+        if redis_url is None:
+            redis_url = await stack.enter_async_context(embedded_redis())
+            stack_out.append(f'embedded Redis at {redis_url}')
+        else:
+            stack_out.append('Redis from REDIS_URL')
+        yield db, redis_url
+
+
+def load_example_rules(directory: Path = EXAMPLES) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(directory.glob('*.json'))]
+
+
+async def _drop_schema(dsn: str, schema: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def run_demo(events: int = 200, seed: int = 7, out: Any = None) -> int:
+    out = out or sys.stdout
+    configure_logging('warning', 'console', cache=False)
+    notes: list[str] = []
+    schema = 'rulequeue_demo_' + secrets.token_hex(4)
+    async with _services(notes) as (db, redis_url):
+        port = free_port()
+        settings = load_settings(
+            database_url=db,
+            redis_url=redis_url,
+            database_schema=schema,
+            app_base_url=f'http://127.0.0.1:{port}',
+            secret_key=os.environ.get('SECRET_KEY') or secrets.token_urlsafe(32),
+            connect_install_keys_url='http://127.0.0.1:9',  # replaced below, once the simulator runs
+            retry_base_seconds=0.2,
+            retry_cap_seconds=2.0,
+            log_format='console',
+            log_level='warning',
+        )
+        try:
+            return await _run(settings, port, events, seed, notes, out)
+        finally:
+            await _drop_schema(db, schema)
+
+
+async def _run(settings: Settings, port: int, events: int, seed: int, notes: list[str], out: Any) -> int:
+    from producer.app import create_app
+    from worker.settings import build_worker_settings
+
+    sim = JiraSimulator()
+    async with sim.running():
+        settings = settings.model_copy(update={'connect_install_keys_url': sim.install_keys_url})
+        pool = await create_pool(settings.database_url, schema=settings.database_schema)
+        await migrate(pool, schema=settings.database_schema)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        worker = Worker(**build_worker_settings(settings, handle_signals=False, poll_delay=0.05))
+        worker_task = asyncio.create_task(worker.main())
+        try:
+            async with serve_in_background(create_app(settings), port=port) as url, httpx.AsyncClient() as http:
+                print(f'rulequeue demo: {events} issue events against a simulated Jira site', file=out)
+                for note in notes:
+                    print(f'  {note}', file=out)
+                print(
+                    f'  producer {url}, Jira simulator {sim.base_url}, worker concurrency '
+                    f'{settings.worker_concurrency}',
+                    file=out,
+                )
+                await sim.install(url + '/atlassian-connect.json')
+                rules = load_example_rules()
+                for rule in rules:
+                    request = http.build_request('POST', url + '/api/rules', json=rule)
+                    request.headers['Authorization'] = 'JWT ' + sim.sign_request('POST', str(request.url))
+                    created = await http.send(request)
+                    created.raise_for_status()
+                print(f'  installed the app and loaded {len(rules)} rules from examples/rules/', file=out)
+                played = await demo_report.play(sim, events, seed, out)
+                started = time.perf_counter()
+                await _wait_for_executions(redis, sim.client_key, played.delivery_ids)
+                print(
+                    f'  all {len(played.delivery_ids)} accepted deliveries executed in '
+                    f'{time.perf_counter() - started:.1f} s',
+                    file=out,
+                )
+                return await demo_report.report(settings, pool, redis, sim, played, out)
+        finally:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+            await worker.close()
+            await redis.aclose()
+            await pool.close()
+
+
+async def _wait_for_executions(redis: aioredis.Redis, client_key: str, delivery_ids: list[str]) -> None:
+    """Until every accepted delivery has its done marker (written when its execution ends)."""
+    keys = [constants.DONE_KEY.format(execution=constants.execution_id(client_key, d)) for d in delivery_ids]
+    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not keys or await redis.exists(*keys) == len(keys):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f'executions did not finish within {DRAIN_TIMEOUT_SECONDS:.0f} s')

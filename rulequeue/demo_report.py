@@ -1,0 +1,123 @@
+"""The demo's event stream and its closing report."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from rulequeue import constants
+from rulequeue.demo_scenarios import CALLS_PER_ACTION, SCENARIOS, Scenario, endpoint_of, expected_outcomes
+from rulequeue.settings import Settings
+from rulequeue.simulator import JiraSimulator
+from rulequeue.store.db import Pool
+
+STATUSES = ('SUCCESS', 'NO_ACTIONS_PERFORMED', 'SOME_ERRORS', 'FAILURE')
+
+
+@dataclass
+class Played:
+    scenarios: list[Scenario] = field(default_factory=list)
+    delivery_ids: list[str] = field(default_factory=list)
+    events: int = 0
+    duplicates: int = 0
+    other: Counter[int] = field(default_factory=Counter)
+
+
+def _progress(done: int, total: int, out: Any) -> None:
+    width = 40
+    filled = width * done // max(total, 1)
+    bar = '#' * filled + '-' * (width - filled)
+    line = f'\r  [{bar}] {done}/{total} events sent'
+    if out.isatty():
+        out.write(line)
+        out.flush()
+    elif done == total or done % max(total // 4, 1) == 0:
+        out.write(line.lstrip('\r') + '\n')
+
+
+async def play(sim: JiraSimulator, events: int, seed: int, out: Any) -> Played:
+    """Play random stories until ``events`` webhooks were sent, with Jira's own hiccups mixed in.
+
+    Halfway through, Jira answers a few calls with 429 + Retry-After (the worker backs off and
+    retries), and one delivery is sent again as Jira does on a timeout (de-duplicated).
+    """
+    rng = random.Random(seed)
+    played = Played()
+    throttled = redelivered = False
+    while played.events < events:
+        scenario = rng.choice(SCENARIOS)
+        responses = await scenario.story(sim)
+        played.scenarios.append(scenario)
+        for response in responses:
+            played.events += 1
+            if response.status_code == 202 and response.json().get('status') == 'accepted':
+                played.delivery_ids.append(response.json()['delivery_id'])
+            else:
+                played.other[response.status_code] += 1
+        if not throttled and played.events >= events // 2:
+            sim.fail_next(status=429, times=3, retry_after=1)
+            throttled = True
+        if not redelivered and sim.last_webhook_body is not None and played.events >= events // 3:
+            again = await sim.send_webhook(sim.last_webhook_body, delivery_id=sim.last_delivery_id, retry=1)
+            played.duplicates += int(again.status_code == 200 and again.json().get('status') == 'duplicate')
+            redelivered = True
+        _progress(min(played.events, events), events, out)
+    if out.isatty():
+        out.write('\n')
+    print(
+        f'  {len(played.delivery_ids)} deliveries accepted, {played.duplicates} Jira re-delivery '
+        f'answered as a duplicate, other answers: {dict(played.other) or "none"}',
+        file=out,
+    )
+    return played
+
+
+async def report(
+    settings: Settings, pool: Pool, redis: aioredis.Redis, sim: JiraSimulator, played: Played, out: Any = sys.stdout
+) -> int:
+    rows = await pool.fetch('SELECT rule_name, status, actions FROM audit_log')
+    actual: Counter[tuple[str, str]] = Counter((r['rule_name'], r['status']) for r in rows)
+    expected = expected_outcomes(played.scenarios)
+    ok = True
+    print('\nAudit outcomes per rule (actual / expected)', file=out)
+    print(f'  {"rule":<28}' + ''.join(f'{s:>22}' for s in STATUSES) + '    check', file=out)
+    for rule in sorted({name for name, _ in expected} | {name for name, _ in actual}):
+        cells = [f'{actual[(rule, s)]} / {expected[(rule, s)]}' for s in STATUSES]
+        good = all(actual[(rule, s)] == expected[(rule, s)] for s in STATUSES)
+        ok &= good
+        print(f'  {rule:<28}' + ''.join(f'{c:>22}' for c in cells) + f'    {"ok" if good else "MISMATCH"}', file=out)
+
+    wanted: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        for action in row['actions']:
+            if action['status'] == 'SUCCESS':
+                wanted.update(CALLS_PER_ACTION[action['type']])
+    received = Counter((c.method, endpoint_of(c.path)) for c in sim.calls if 200 <= c.status < 300)
+    refused = Counter(c.status for c in sim.calls if not 200 <= c.status < 300)
+    unsigned = sum(1 for c in sim.calls if not c.jwt_valid)
+    print(f'\nCalls Jira received: {len(sim.calls)}, every one verified (JWT + qsh): {unsigned == 0}', file=out)
+    for (method, endpoint), count in sorted(received.items()):
+        print(
+            f'  {method:<6} {endpoint:<14} {count:>5}   expected from audit rows: {wanted[(method, endpoint)]}',
+            file=out,
+        )
+    if refused:
+        print(f'  answered with errors on purpose (then retried): {dict(refused)}', file=out)
+    calls_ok = received == wanted and unsigned == 0
+    ok &= calls_ok
+
+    snapshot_keys = [k async for k in redis.scan_iter(match=constants.snapshot_pattern())]
+    result_keys = [k async for k in redis.scan_iter(match='arq:result:*')]
+    print('\nPrivacy check', file=out)
+    print(f'  snapshot keys left in Redis: {len(snapshot_keys)}', file=out)
+    print(f'  arq result keys (copies of job arguments): {len(result_keys)}', file=out)
+    stored = await pool.fetchval('SELECT count(*) FROM tenants WHERE shared_secret_enc IS NOT NULL')
+    print(f'  tenants with an encrypted shared secret: {stored}', file=out)
+    ok &= not snapshot_keys and not result_keys
+    print(f'\nResult: {"OK" if ok else "FAILED"}', file=out)
+    return 0 if ok else 1

@@ -1,0 +1,143 @@
+"""What the demo does to the simulated Jira site, and what each example rule must then record.
+
+Each scenario is a short story on one fresh issue ("a bug is filed", "work starts with nobody
+assigned") with the audit outcome every example rule should produce for it. The expectations
+are written by hand from the rule files in ``examples/rules/``: they are the demo's check,
+not a second implementation of the engine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from rulequeue.simulator import ALICE, BOB, JiraSimulator
+
+Responses = list[httpx.Response]
+Story = Callable[[JiraSimulator], Awaitable[Responses]]
+
+TRIAGE = 'Triage new bugs'
+ASSIGN_WIP = 'Assign work in progress'
+URGENT = 'Escalate urgent comments'
+PRIORITY = 'Announce priority raise'
+DONE = 'Clean up when done'
+DELETIONS = 'Log deletions'
+OPS = 'Welcome ops stories'
+ASSIGNEE = 'Notify assignee'
+OK, SKIP = 'SUCCESS', 'NO_ACTIONS_PERFORMED'
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    story: Story
+    expect: tuple[tuple[str, str], ...]  # (rule name, audit status), once per execution
+
+
+async def _create(sim: JiraSimulator, project: str, issuetype: str, **fields: Any) -> tuple[str, Responses]:
+    issue, responses = await sim.create_issue(
+        project=project, issuetype=issuetype, summary=f'{issuetype} filed by the demo', reporter=ALICE, **fields
+    )
+    return str(issue['key']), responses
+
+
+async def _bug_in_proj(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'PROJ', 'Bug'))[1]
+
+
+async def _task_in_proj(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'PROJ', 'Task'))[1]
+
+
+async def _story_in_ops(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'OPS', 'Story'))[1]
+
+
+async def _bug_in_ops(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'OPS', 'Bug'))[1]
+
+
+async def _start_work(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'PROJ', 'Task')
+    return responses + await sim.transition_issue(key, 'In Progress', user=ALICE)
+
+
+async def _urgent_comment(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'PROJ', 'Task')
+    return responses + await sim.add_comment(key, 'URGENT: the customer cannot log in', user=BOB)
+
+
+async def _routine_comment(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    return responses + await sim.add_comment(key, 'Looks good to me', user=BOB)
+
+
+async def _raise_priority(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'PROJ', 'Task')
+    return responses + await sim.update_issue(key, {'priority': 'Highest'}, user=BOB)
+
+
+async def _lower_priority(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    return responses + await sim.update_issue(key, {'priority': 'Low'}, user=BOB)
+
+
+async def _finish_bug(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'PROJ', 'Bug')
+    return responses + await sim.transition_issue(key, 'Done', user=BOB)
+
+
+async def _delete_task(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    return responses + await sim.delete_issue(key, user=ALICE)
+
+
+async def _assign_and_unassign(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    responses += await sim.assign_issue(key, ALICE['accountId'], user=BOB)
+    return responses + await sim.assign_issue(key, None, user=BOB)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario('a bug is filed in PROJ', _bug_in_proj, ((TRIAGE, OK),)),
+    Scenario('a task is filed in PROJ', _task_in_proj, ((TRIAGE, SKIP),)),
+    Scenario('a story is filed in OPS', _story_in_ops, ((OPS, OK),)),
+    Scenario('a bug is filed in OPS', _bug_in_ops, ((OPS, SKIP),)),
+    Scenario('work starts with nobody assigned', _start_work, ((TRIAGE, SKIP), (ASSIGN_WIP, OK))),
+    Scenario('someone comments "urgent"', _urgent_comment, ((TRIAGE, SKIP), (URGENT, OK))),
+    Scenario('a routine comment', _routine_comment, ((OPS, SKIP), (URGENT, SKIP))),
+    Scenario('priority raised to Highest', _raise_priority, ((TRIAGE, SKIP), (PRIORITY, OK))),
+    Scenario('priority lowered', _lower_priority, ((OPS, SKIP), (PRIORITY, SKIP))),
+    Scenario('a bug is finished', _finish_bug, ((TRIAGE, OK), (DONE, OK))),
+    Scenario('a task is deleted', _delete_task, ((OPS, SKIP), (DELETIONS, OK))),
+    Scenario('assigned, then unassigned', _assign_and_unassign, ((OPS, SKIP), (ASSIGNEE, OK), (ASSIGNEE, SKIP))),
+)
+
+
+def expected_outcomes(ran: list[Scenario]) -> Counter[tuple[str, str]]:
+    total: Counter[tuple[str, str]] = Counter()
+    for scenario in ran:
+        total.update(scenario.expect)
+    return total
+
+
+# Jira calls each successful action makes; log actions make none.
+CALLS_PER_ACTION = {
+    'comment': (('POST', 'comment'),),
+    'edit': (('PUT', 'issue'),),
+    'transition': (('GET', 'transitions'), ('POST', 'transitions')),
+    'assign': (('PUT', 'assignee'),),
+    'log': (),
+}
+
+
+def endpoint_of(path: str) -> str:
+    """Group a REST path by what it touches: /rest/api/2/issue/P-1/comment -> 'comment'."""
+    parts = path.strip('/').split('/')
+    if parts[:4] == ['rest', 'api', '2', 'issue'] and len(parts) >= 5:
+        return parts[5] if len(parts) > 5 else 'issue'
+    return '/'.join(parts[3:]) or path

@@ -1,0 +1,48 @@
+"""Redis or Postgres unreachable: 503 so Jira retries, and nothing half-accepted.
+
+These tests start private servers (never touching the shared ones) and stop them mid-test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rulequeue.embedded import embedded_postgres, embedded_redis
+from tests.harness import running_system
+
+
+@pytest.mark.timeout(90)
+async def test_redis_down_answers_503_and_readyz_fails(schema: str) -> None:
+    async with embedded_redis() as redis_url, running_system(schema, redis_url=redis_url) as system:
+        _, responses = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='before')
+        assert [r.status_code for r in responses] == [202]
+        # Stop the private Redis under the running producer.
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(redis_url)
+        await client.shutdown(nosave=True)
+        await client.aclose()
+        _, responses = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='during')
+        assert [r.status_code for r in responses] == [503]
+        assert 'retry' in responses[0].json()['error']
+        ready = await system.http.get(system.url + '/readyz')
+        assert ready.status_code == 503
+        assert ready.json()['checks']['redis'].startswith('failing')
+
+
+@pytest.mark.timeout(90)
+async def test_postgres_down_answers_503(redis: object) -> None:
+    async with embedded_postgres() as dsn, running_system('public', database_url=dsn) as system:
+        await system.pool.close()
+        import asyncpg
+
+        conn = await asyncpg.connect(dsn.rsplit('/', 1)[0] + '/template1')
+        # Terminate every other backend and stop accepting connections to this database.
+        await conn.execute('ALTER DATABASE postgres ALLOW_CONNECTIONS false')
+        await conn.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()')
+        await conn.close()
+        _, responses = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='x')
+        assert [r.status_code for r in responses] == [503]
+        ready = await system.http.get(system.url + '/readyz')
+        assert ready.status_code == 503
+        assert ready.json()['checks']['postgres'].startswith('failing')

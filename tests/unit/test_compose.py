@@ -1,0 +1,45 @@
+"""compose.yaml is for users (no Docker engine runs here): validate it instead of running it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / 'compose.yaml').read_text())
+    return data
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    checker = shutil.which('check-jsonschema') or str(Path(sys.executable).parent / 'check-jsonschema')
+    result = subprocess.run(
+        [checker, '--builtin-schema', 'vendor.compose-spec', str(ROOT / 'compose.yaml')],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_redis_safely_and_every_service_needed() -> None:
+    services = _compose()['services']
+    assert set(services) >= {'redis', 'postgres', 'migrate', 'producer', 'worker'}
+    redis_command = services['redis']['command']
+    assert redis_command[redis_command.index('--appendonly') + 1] == 'yes'
+    assert redis_command[redis_command.index('--maxmemory-policy') + 1] == 'noeviction'
+    assert services['postgres']['volumes']
+    assert services['migrate']['command'] == ['rulequeue', 'migrate']
+    assert services['migrate']['restart'] == 'no'
+    assert services['worker']['deploy']['replicas'] >= 1
+    for name in ('redis', 'postgres', 'producer', 'worker'):
+        assert 'healthcheck' in services[name], name
+    for name in ('producer', 'worker'):
+        assert services[name]['depends_on']['migrate']['condition'] == 'service_completed_successfully'
