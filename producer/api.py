@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from producer.auth import authenticate_tenant
-from producer.http import parse_json_object, read_body
+from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import BadRequest, NotFound, Unprocessable
 from rulequeue.store import audit, rules
@@ -34,7 +34,9 @@ async def _tenant(request: Request) -> Tenant:
 
 
 async def _rule_from_body(request: Request) -> Rule:
-    data = parse_json_object(await read_body(request, RULE_BODY_LIMIT))
+    check_json_content_type(request)
+    body = await read_body(request, RULE_BODY_LIMIT, deps_of(request).settings.body_read_timeout_seconds)
+    data = parse_json_object(body)
     try:
         return Rule.model_validate(data)
     except ValidationError as exc:

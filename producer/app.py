@@ -19,7 +19,7 @@ from producer import api, routes
 from producer.deps import open_deps
 from producer.http import error
 from rulequeue.connect.descriptor import WEBHOOK_PATH
-from rulequeue.errors import RequestRejected, Unprocessable
+from rulequeue.errors import RequestRejected, TooManyRequests, Unprocessable
 from rulequeue.settings import Settings
 
 log = structlog.get_logger('rulequeue.producer')
@@ -31,7 +31,10 @@ async def _rejected(request: Request, exc: Exception) -> Response:
         log.info('request rejected', path=request.url.path, status=exc.status, reason=exc.message)
     if isinstance(exc, Unprocessable):
         return error(exc.status, exc.message, errors=exc.errors)
-    return error(exc.status, exc.message)
+    response = error(exc.status, exc.message)
+    if isinstance(exc, TooManyRequests):
+        response.headers['Retry-After'] = str(exc.retry_after)
+    return response
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:

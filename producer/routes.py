@@ -9,12 +9,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer import services
+from producer import ratelimit, services
 from producer.auth import authenticate_tenant, verify_install
 from producer.deps import Deps
-from producer.http import check_content_length, parse_json_object, read_body
+from producer.http import check_content_length, check_json_content_type, parse_json_object, read_body
 from rulequeue.connect.descriptor import LIFECYCLE_PATHS, build_descriptor
 from rulequeue.errors import BadRequest, NotFound, Unauthorized
+from rulequeue.store.tenants import Tenant
 from schemas.events import WebhookEvent
 
 log = structlog.get_logger('rulequeue.producer')
@@ -40,8 +41,9 @@ async def webhook(request: Request) -> Response:
     )
     try:
         check_content_length(request, deps.settings.max_body_bytes)
-        tenant = await authenticate_tenant(deps, request)
-        body = await read_body(request, deps.settings.max_body_bytes)
+        tenant = await _authenticated_within_limits(deps, request)
+        check_json_content_type(request)
+        body = await read_body(request, deps.settings.max_body_bytes, deps.settings.body_read_timeout_seconds)
         data = parse_json_object(body)
         try:
             event = WebhookEvent.model_validate(data)
@@ -61,13 +63,29 @@ async def webhook(request: Request) -> Response:
         structlog.contextvars.unbind_contextvars('delivery_id', 'retry')
 
 
+async def _authenticated_within_limits(deps: Deps, request: Request) -> Tenant:
+    settings, ip = deps.settings, request.client.host if request.client else None
+    await ratelimit.check_ip(deps.redis, ip, settings.rate_limit_failures_per_ip_per_minute)
+    try:
+        tenant = await authenticate_tenant(deps, request)
+    except Unauthorized:
+        await ratelimit.count_ip_failure(deps.redis, ip, settings.rate_limit_failures_per_ip_per_minute)
+        raise
+    await ratelimit.take_tenant(
+        deps.redis, tenant.client_key, settings.rate_limit_tenant_per_second, settings.rate_limit_tenant_burst
+    )
+    return tenant
+
+
 async def lifecycle(request: Request) -> Response:
     deps = deps_of(request)
     event = request.path_params['event']
     if event not in LIFECYCLE_PATHS:
         raise NotFound('no such lifecycle event')
     claims = await verify_install(deps, request)
-    payload = services.lifecycle_payload(parse_json_object(await read_body(request, LIFECYCLE_BODY_LIMIT)), event)
+    check_json_content_type(request)
+    body = await read_body(request, LIFECYCLE_BODY_LIMIT, deps.settings.body_read_timeout_seconds)
+    payload = services.lifecycle_payload(parse_json_object(body), event)
     if claims.get('iss') != payload['clientKey']:
         raise Unauthorized('install token issuer does not match the clientKey')
     await services.apply_lifecycle(deps, event, payload)

@@ -55,6 +55,25 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_keys(args: argparse.Namespace) -> int:
+    from rulequeue.crypto import Cipher
+    from rulequeue.store.db import create_pool
+    from rulequeue.store.tenants import reencrypt_secrets
+
+    settings = _settings()
+
+    async def run() -> int:
+        pool = await create_pool(settings.database_url, schema=settings.database_schema, min_size=1, max_size=1)
+        try:
+            return await reencrypt_secrets(pool, Cipher(settings.secret_keys))
+        finally:
+            await pool.close()
+
+    count = asyncio.run(run())
+    print(f're-encrypted {count} tenant secrets with the first SECRET_KEY')
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rulequeue.demo import run_demo
 
@@ -78,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
     migrate = sub.add_parser('migrate', help='apply the SQL schema (idempotent)')
     migrate.set_defaults(run=_migrate)
+    rotate = sub.add_parser('rotate-keys', help='re-encrypt stored tenant secrets with the first SECRET_KEY')
+    rotate.set_defaults(run=_rotate_keys)
     demo = sub.add_parser('demo', help='run the whole system against the Jira simulator')
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)

@@ -34,6 +34,10 @@ PROGRESS_KEY = KEY_PREFIX + ':progress:{execution}'
 # Our own attempt counter; arq's job_try also counts deploys and crashes (arq #267).
 ATTEMPTS_KEY = KEY_PREFIX + ':attempts:{execution}'
 
+# Token buckets of the webhook endpoint's rate limits (a hash: tokens, last refill time).
+RATE_TENANT_KEY = KEY_PREFIX + ':rl:tenant:{tenant}'
+RATE_IP_FAILURES_KEY = KEY_PREFIX + ':rl:ip:{ip}'
+
 # Defaults that are settings elsewhere.
 DEFAULT_APP_KEY = 'rulequeue'
 DEFAULT_INSTALL_KEYS_URL = 'https://connect-install-keys.atlassian.com'

@@ -8,7 +8,12 @@
     │   ├── BadRequest                400: malformed JSON or wrong shape
     │   ├── Unauthorized              401: missing, forged, expired or mismatched token,
     │   │                             unknown or uninstalled tenant
+    │   ├── NotFound                  404: no such rule (or not this tenant's)
+    │   ├── RequestTimeout            408: body not received in time (slow-loris)
     │   ├── PayloadTooLarge           413: body over the configured limit
+    │   ├── UnsupportedMediaType      415: body is not declared as JSON
+    │   ├── Unprocessable             422: a rule failed validation (errors with paths)
+    │   ├── TooManyRequests           429: a rate limit was hit (carries retry_after)
     │   └── ServiceUnavailable        503: Redis or Postgres unreachable; Jira will retry
     ├── InstallKeyUnavailable         the install-keys service could not give a key
     ├── TemplateError                 a template could not be rendered
@@ -53,8 +58,26 @@ class NotFound(RequestRejected):
     status = 404
 
 
+class RequestTimeout(RequestRejected):
+    status = 408
+
+
 class PayloadTooLarge(RequestRejected):
     status = 413
+
+
+class UnsupportedMediaType(RequestRejected):
+    status = 415
+
+
+class TooManyRequests(RequestRejected):
+    """429: a rate limit was hit; ``retry_after`` is the number of seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unprocessable(RequestRejected):

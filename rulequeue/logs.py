@@ -13,6 +13,8 @@ from typing import Literal
 
 import structlog
 
+from rulequeue.redaction import RedactingFilter, redact_processor
+
 _LEVELS = {'debug': logging.DEBUG, 'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
 
 
@@ -28,7 +30,8 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt='iso', utc=True),
-            structlog.processors.dict_tracebacks if json_output else structlog.dev.set_exc_info,
+            structlog.processors.dict_tracebacks if json_output else structlog.processors.format_exc_info,
+            redact_processor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
@@ -38,4 +41,7 @@ def configure_logging(
     # arq logs job arguments on start and results at the end; ours hold ids only, but keep
     # its chatter down to warnings and our own canonical lines.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format='%(levelname)s %(name)s %(message)s')
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     logging.getLogger('arq').setLevel(logging.WARNING)

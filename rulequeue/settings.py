@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     app_name: str = 'rulequeue'
     connect_install_keys_url: str = constants.DEFAULT_INSTALL_KEYS_URL
     max_body_bytes: int = Field(constants.DEFAULT_MAX_BODY_BYTES, gt=0)
+    body_read_timeout_seconds: float = Field(10.0, gt=0)
+    rate_limit_tenant_per_second: float = Field(200.0, ge=0, description='0 turns the per-tenant limit off')
+    rate_limit_tenant_burst: int = Field(2000, ge=1)
+    rate_limit_failures_per_ip_per_minute: float = Field(60.0, ge=0, description='0 turns the per-IP limit off')
     max_attempts: int = Field(constants.DEFAULT_MAX_ATTEMPTS, ge=1)
     retry_base_seconds: float = Field(constants.DEFAULT_RETRY_BASE_SECONDS, ge=0)
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)

@@ -25,9 +25,14 @@ class User(_Open):
     accountType: str | None = None
 
 
+# Jira issue keys: a project key (a letter, then letters, digits or underscores) and a number.
+# Anything else is refused at the door: the key ends up in REST paths and audit rows.
+ISSUE_KEY_PATTERN = r'^[A-Za-z][A-Za-z0-9_]{0,254}-[0-9]{1,18}$'
+
+
 class Issue(_Open):
-    id: str = Field(min_length=1, max_length=64)
-    key: str = Field(min_length=1, max_length=255)
+    id: str = Field(min_length=1, max_length=64, pattern=r'^[0-9]+$')
+    key: str = Field(min_length=3, max_length=275, pattern=ISSUE_KEY_PATTERN)
     fields: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_TEMPLATE_LENGTH = 10_000
 MAX_COMPONENTS = 65
+MAX_PATTERN_LENGTH = 1000
 
 
 class _Strict(BaseModel):
@@ -78,13 +80,11 @@ def _check_value(op: str, value: Any) -> None:
     if op in LIST_OPS and not isinstance(value, list):
         raise ValueError(f'op {op!r} needs a list value')
     if op == 'matches':
-        import re
-
-        if not isinstance(value, str):
-            raise ValueError('op "matches" needs a regular expression string')
+        if not isinstance(value, str) or len(value) > MAX_PATTERN_LENGTH:
+            raise ValueError(f'op "matches" needs a regular expression of at most {MAX_PATTERN_LENGTH} characters')
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)
+        except regex.error as exc:
             raise ValueError(f'invalid regular expression: {exc}') from None
 
 

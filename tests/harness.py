@@ -81,12 +81,8 @@ async def running_system(schema: str, *, install: bool = True, **overrides: Any)
     sim = JiraSimulator()
     async with sim.running():
         port = free_port()
-        settings = make_settings(
-            schema,
-            app_base_url=f'http://127.0.0.1:{port}',
-            connect_install_keys_url=sim.install_keys_url,
-            **overrides,
-        )
+        overrides.setdefault('connect_install_keys_url', sim.install_keys_url)
+        settings = make_settings(schema, app_base_url=f'http://127.0.0.1:{port}', **overrides)
         pool = await create_pool(settings.database_url, schema=schema)
         await migrate(pool, schema=schema)
         try:

@@ -38,15 +38,18 @@ class InstallSigner:
         der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.public_key_base64 = base64.b64encode(der).decode()
 
-    def sign(self, claims: Mapping[str, Any], *, rogue: bool = False) -> str:
-        """An RS256 token with this site's ``kid``; ``rogue`` signs with a key nobody publishes."""
+    def sign(self, claims: Mapping[str, Any], *, rogue: bool = False, kid: str | None = None) -> str:
+        """An RS256 token with this site's ``kid``; ``rogue`` signs with a key nobody publishes.
+
+        ``kid`` overrides the header's key id (tests of hostile kids).
+        """
         key = self._key
         if rogue:
             # Made on first use: most sites never need one, and key generation takes a while.
             if self._rogue is None:
                 self._rogue = _new_key()
             key = self._rogue
-        return jwt.encode(dict(claims), key, algorithm='RS256', headers={'kid': self.kid})
+        return jwt.encode(dict(claims), key, algorithm='RS256', headers={'kid': self.kid if kid is None else kid})
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /connect-install-keys/{kid}``: the PEM public key, 404 for any other kid."""

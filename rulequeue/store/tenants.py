@@ -86,3 +86,24 @@ async def uninstall(pool: Pool, client_key: str) -> None:
 
 async def set_app_account_id(pool: Pool, client_key: str, account_id: str) -> None:
     await pool.execute('UPDATE tenants SET app_account_id = $2 WHERE client_key = $1', client_key, account_id)
+
+
+async def reencrypt_secrets(pool: Pool, cipher: Cipher) -> int:
+    """Re-encrypt every stored shared secret with the current (first) key; returns how many.
+
+    Run after putting a new key first in ``SECRET_KEY``; the old key can be dropped once this
+    has run and snapshots encrypted with it have expired (their TTL is a few hours).
+    """
+    count = 0
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            'SELECT client_key, shared_secret_enc FROM tenants WHERE shared_secret_enc IS NOT NULL FOR UPDATE'
+        )
+        for row in rows:
+            plain = cipher.decrypt(row['shared_secret_enc'], purpose=SECRET_PURPOSE, tenant=row['client_key'])
+            sealed = cipher.encrypt(plain, purpose=SECRET_PURPOSE, tenant=row['client_key'])
+            await conn.execute(
+                'UPDATE tenants SET shared_secret_enc = $2 WHERE client_key = $1', row['client_key'], sealed
+            )
+            count += 1
+    return count
