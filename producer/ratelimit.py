@@ -4,8 +4,9 @@
   site's bulk import cannot starve every other tenant; over it, 429 with ``Retry-After``, and
   Jira re-sends the delivery later, so nothing is lost.
 * Per client IP, for failed authentication only: Jira sends every tenant's webhooks from the
-  same Atlassian addresses, so verified traffic is never limited by IP; an address that keeps
-  sending bad tokens is answered 429 before any tenant lookup or signature check.
+  same Atlassian addresses, so verified traffic is never limited by IP. An address that keeps
+  sending bad tokens gets 429 (with ``Retry-After``) instead of 401 once its budget is spent,
+  which tells well-behaved clients to back off and makes guessing slow.
 
 One Lua script makes refill-and-take atomic across producer replicas, on Redis's clock.
 """
@@ -69,17 +70,11 @@ def _ip_key(ip: str) -> str:
     return constants.RATE_IP_FAILURES_KEY.format(ip=constants.digest(ip, 24))
 
 
-async def check_ip(redis: Redis, ip: str | None, per_minute: float) -> None:
-    """429 for an address that has spent its budget of failed authentications."""
+async def count_ip_failure(redis: Redis, ip: str | None, per_minute: float) -> None:
+    """Spend one failed authentication of ``ip``; 429 once its budget is gone."""
     if per_minute <= 0 or ip is None:
         return
-    allowed, wait = await _bucket(redis, _ip_key(ip), per_minute / 60, per_minute, 0)
+    allowed, wait = await _bucket(redis, _ip_key(ip), per_minute / 60, per_minute, 1)
     if not allowed:
         log.warning('rate limited', limit='ip-failures')
         raise _too_many('authentication failure', wait)
-
-
-async def count_ip_failure(redis: Redis, ip: str | None, per_minute: float) -> None:
-    if per_minute <= 0 or ip is None:
-        return
-    await _bucket(redis, _ip_key(ip), per_minute / 60, per_minute, 1)

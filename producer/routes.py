@@ -65,7 +65,6 @@ async def webhook(request: Request) -> Response:
 
 async def _authenticated_within_limits(deps: Deps, request: Request) -> Tenant:
     settings, ip = deps.settings, request.client.host if request.client else None
-    await ratelimit.check_ip(deps.redis, ip, settings.rate_limit_failures_per_ip_per_minute)
     try:
         tenant = await authenticate_tenant(deps, request)
     except Unauthorized:
