@@ -25,7 +25,7 @@ RULE_BODY_LIMIT = 256 * 1024
 
 
 def _rule_json(stored: StoredRule) -> dict[str, Any]:
-    document = stored.rule.model_dump(mode='json', by_alias=True, exclude_none=True)
+    document = stored.rule.model_dump(mode='json', by_alias=True)
     return {'id': stored.id, 'version': stored.version, **document}
 
 

@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
             Route('/api/rules/{rule_id:str}', api.replace_rule, methods=['PUT']),
             Route('/api/rules/{rule_id:str}', api.delete_rule, methods=['DELETE']),
             Route('/api/audit', api.list_audit, methods=['GET']),
+            Route('/api/openapi.json', routes.openapi, methods=['GET']),
             Route('/healthz', routes.healthz, methods=['GET']),
             Route('/readyz', routes.readyz, methods=['GET']),
         ],

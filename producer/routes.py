@@ -13,6 +13,7 @@ from producer import ratelimit, services
 from producer.auth import authenticate_tenant, verify_install
 from producer.deps import Deps
 from producer.http import check_content_length, check_json_content_type, parse_json_object, read_body
+from producer.openapi import build_openapi
 from rulequeue.connect.descriptor import LIFECYCLE_PATHS, build_descriptor
 from rulequeue.errors import BadRequest, NotFound, Unauthorized
 from rulequeue.store.tenants import Tenant
@@ -90,6 +91,10 @@ async def lifecycle(request: Request) -> Response:
     await services.apply_lifecycle(deps, event, payload)
     log.info('lifecycle', lifecycle_event=event, client_key=payload['clientKey'])
     return Response(status_code=204)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(build_openapi(deps_of(request).settings.app_base_url))
 
 
 async def healthz(request: Request) -> Response:

@@ -37,11 +37,12 @@ class ActionResult(BaseModel):
     message: str | None = None
 
 
-class AuditEntry(BaseModel):
+class AuditRecord(BaseModel):
+    """An audit entry as the API returns it (scoped to the caller's tenant)."""
+
     model_config = ConfigDict(frozen=True)
 
     id: int | None = None
-    client_key: str
     rule_id: str
     rule_name: str
     rule_version: int
@@ -55,3 +56,9 @@ class AuditEntry(BaseModel):
     attempts: int = 1
     started_at: datetime
     duration_ms: int
+
+
+class AuditEntry(AuditRecord):
+    """An audit entry as stored: the record plus the tenant it belongs to."""
+
+    client_key: str

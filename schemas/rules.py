@@ -188,3 +188,10 @@ class StoredRule(BaseModel):
     id: str
     version: int
     rule: Rule
+
+
+class RuleResponse(Rule):
+    """A rule as the API returns it: the document plus its server-assigned id and version."""
+
+    id: str
+    version: int

@@ -14,7 +14,7 @@ def _stored(row: Any) -> StoredRule:
 
 
 def _document(rule: Rule) -> dict[str, Any]:
-    return rule.model_dump(mode='json', by_alias=True, exclude_none=True)
+    return rule.model_dump(mode='json', by_alias=True)
 
 
 def _uuid(rule_id: str) -> uuid.UUID | None:

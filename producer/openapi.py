@@ -1,0 +1,131 @@
+"""The OpenAPI description of the rules and audit API, generated from the pydantic models.
+
+Served at ``/api/openapi.json``; schemathesis fuzzes the API from it in the test suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from schemas.audit import AuditRecord
+from schemas.rules import Rule, RuleResponse
+
+_REF = '#/components/schemas/{model}'
+
+
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {'description': description, 'content': {'application/json': {'schema': {'$ref': schema_ref}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: 'malformed request',
+        401: 'missing, invalid or expired Connect JWT, or unknown tenant',
+        404: 'no such rule for this tenant',
+        408: 'body not received in time',
+        413: 'body too large',
+        415: 'body is not JSON',
+        422: 'rule failed validation',
+        429: 'rate limited',
+        503: 'a backing service is unavailable',
+    }
+    return {str(code): _json('#/components/schemas/Error', reasons[code]) for code in statuses}
+
+
+def build_openapi(server_url: str) -> dict[str, Any]:
+    _, defs = models_json_schema(
+        [(Rule, 'validation'), (RuleResponse, 'serialization'), (AuditRecord, 'serialization')], ref_template=_REF
+    )
+    components: dict[str, Any] = dict(defs.get('$defs', {}))
+    components['Error'] = {
+        'type': 'object',
+        'required': ['error'],
+        'properties': {
+            'error': {'type': 'string'},
+            'errors': {
+                'type': 'array',
+                'items': {'type': 'object', 'properties': {'path': {'type': 'string'}, 'message': {'type': 'string'}}},
+            },
+        },
+    }
+    components['RuleList'] = {
+        'type': 'object',
+        'required': ['rules'],
+        'properties': {'rules': {'type': 'array', 'items': {'$ref': _REF.format(model='RuleResponse')}}},
+    }
+    components['AuditList'] = {
+        'type': 'object',
+        'required': ['entries'],
+        'properties': {'entries': {'type': 'array', 'items': {'$ref': _REF.format(model='AuditRecord')}}},
+    }
+    rule_body = {'required': True, 'content': {'application/json': {'schema': {'$ref': _REF.format(model='Rule')}}}}
+    rule_id = {'name': 'rule_id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+    common = _errors(400, 401, 408, 413, 415, 429, 503)
+    one_rule = _json(_REF.format(model='RuleResponse'), 'the rule')
+    return {
+        'openapi': '3.1.0',
+        'info': {'title': 'rulequeue rules and audit API', 'version': '1'},
+        'servers': [{'url': server_url}],
+        'security': [{'connectJwt': []}],
+        'paths': {
+            '/api/rules': {
+                'get': {
+                    'operationId': 'listRules',
+                    'responses': {'200': _json(_REF.format(model='RuleList'), 'rules'), **common},
+                },
+                'post': {
+                    'operationId': 'createRule',
+                    'requestBody': rule_body,
+                    'responses': {'201': one_rule, **common, **_errors(422)},
+                },
+            },
+            '/api/rules/{rule_id}': {
+                'parameters': [rule_id],
+                'get': {'operationId': 'getRule', 'responses': {'200': one_rule, **common, **_errors(404)}},
+                'put': {
+                    'operationId': 'replaceRule',
+                    'requestBody': rule_body,
+                    'responses': {'200': one_rule, **common, **_errors(404, 422)},
+                },
+                'delete': {
+                    'operationId': 'deleteRule',
+                    'responses': {'204': {'description': 'deleted'}, **common, **_errors(404)},
+                },
+            },
+            '/api/audit': {
+                'get': {
+                    'operationId': 'listAudit',
+                    'parameters': [
+                        {'name': 'issue', 'in': 'query', 'schema': {'type': 'string'}},
+                        {'name': 'rule', 'in': 'query', 'schema': {'type': 'string'}},
+                        {
+                            'name': 'status',
+                            'in': 'query',
+                            'schema': {
+                                'type': 'string',
+                                'enum': ['SUCCESS', 'NO_ACTIONS_PERFORMED', 'SOME_ERRORS', 'FAILURE'],
+                            },
+                        },
+                        {'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 500}},
+                    ],
+                    'responses': {
+                        '200': _json(_REF.format(model='AuditList'), 'audit entries, newest first'),
+                        **common,
+                    },
+                }
+            },
+        },
+        'components': {
+            'schemas': components,
+            'securitySchemes': {
+                'connectJwt': {
+                    'type': 'apiKey',
+                    'in': 'header',
+                    'name': 'Authorization',
+                    'description': 'JWT <Connect token of the tenant; qsh = request hash or context-qsh>',
+                }
+            },
+        },
+    }
