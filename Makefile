@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check install clean lock
+.PHONY: demo test lint typecheck check install clean lock fuzz audit
 
 $(BIN)/rulequeue: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The long fuzzing run (minutes): hypothesis 'long' profile and 500 schemathesis examples.
+fuzz: install
+	HYPOTHESIS_PROFILE=long FUZZ_EXAMPLES=500 $(BIN)/pytest -p no:cacheprovider --timeout 3600 \
+		tests/unit/test_properties.py tests/integration/test_fuzz_handlers.py tests/integration/test_fuzz_api.py
+
+# Known vulnerabilities in the pinned dependencies (asks PyPI's advisory data).
+audit: install
+	$(BIN)/pip-audit --strict --disable-pip --no-deps -r requirements.lock
 
 lint: install
 	$(BIN)/ruff check .

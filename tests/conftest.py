@@ -7,19 +7,47 @@ shared/SERVICES.md); point TEST_DATABASE_URL / TEST_REDIS_URL elsewhere if neede
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+import redis
 import redis.asyncio as aioredis
 import structlog
+from hypothesis import HealthCheck, settings
 
 from rulequeue.settings import Settings, load_settings
 
+# Property-based tests: a bounded budget in CI; `make fuzz` runs the long profile.
+settings.register_profile('ci', max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile('long', max_examples=5_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+
 DATABASE_URL = os.environ.get('TEST_DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/test')
-REDIS_URL = os.environ.get('TEST_REDIS_URL', 'redis://127.0.0.1:6379/9')
+TEST_DATABASES = range(9, 16)
+
+
+@functools.cache
+def redis_url() -> str:
+    """A Redis database of this test process's own, so concurrent test runs never share a queue.
+
+    Claimed with a lock key in db 0 (released at exit, or after an hour if the run died).
+    """
+    if 'TEST_REDIS_URL' in os.environ:
+        return os.environ['TEST_REDIS_URL']
+    client = redis.Redis(host='127.0.0.1', port=6379, db=0)
+    for number in TEST_DATABASES:
+        lock = f'rulequeue-test-db:{number}'
+        if client.set(lock, os.getpid(), nx=True, ex=3600):
+            atexit.register(client.delete, lock)
+            return f'redis://127.0.0.1:6379/{number}'
+    raise RuntimeError(f'every test Redis database {list(TEST_DATABASES)} is claimed by another run')
+
+
 SECRET_KEY = 'test-secret-key-0123456789abcdef-0123456789'
 
 
@@ -41,7 +69,7 @@ async def _schema() -> AsyncIterator[str]:
 
 @pytest.fixture(name='redis')
 async def _redis() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(redis_url())
     await client.flushdb()
     yield client
     await client.flushdb()
@@ -52,7 +80,7 @@ def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overr
     values: dict[str, object] = {
         'database_url': DATABASE_URL,
         'database_schema': schema,
-        'redis_url': REDIS_URL,
+        'redis_url': redis_url(),
         'app_base_url': app_base_url,
         'secret_key': SECRET_KEY,
         'retry_base_seconds': 0.05,

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from rulequeue.demo import load_example_rules, run_demo
 from rulequeue.demo_scenarios import SCENARIOS
 from schemas.rules import Rule
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.conftest import DATABASE_URL, redis_url
 
 
 def test_example_rules_are_valid_and_cover_the_scenarios() -> None:
@@ -23,7 +23,7 @@ def test_example_rules_are_valid_and_cover_the_scenarios() -> None:
 @pytest.mark.timeout(120)
 async def test_demo_runs_clean(redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv('DATABASE_URL', DATABASE_URL)
-    monkeypatch.setenv('REDIS_URL', REDIS_URL)
+    monkeypatch.setenv('REDIS_URL', redis_url())
     out = io.StringIO()
     code = await run_demo(events=60, seed=3, out=out)
     text = out.getvalue()
