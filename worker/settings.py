@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from arq.cron import cron
 from arq.worker import func
 
 from rulequeue import constants, queue
@@ -20,6 +21,7 @@ from rulequeue.store.db import create_pool
 from worker.execute import WorkerDeps
 from worker.jira import JiraClient
 from worker.jobs import run_execution
+from worker.maintenance import check_redis, sweep_job
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -30,6 +32,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.database_url, schema=settings.database_schema, max_size=min(settings.worker_concurrency, 10)
     )
     ctx['http'] = http
+    await check_redis(ctx['redis'])
     ctx['deps'] = WorkerDeps(
         settings=settings,
         redis=ctx['redis'],
@@ -58,6 +61,10 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 timeout=constants.JOB_TIMEOUT_SECONDS,
                 max_tries=constants.ARQ_MAX_TRIES,
             )
+        ],
+        'cron_jobs': [
+            # One run per slot across all workers (arq dedupes cron jobs by id).
+            cron(sweep_job, name='rulequeue:sweep', minute=set(range(0, 60, 5)), unique=True, run_at_startup=False)
         ],
         'queue_name': constants.QUEUE_NAME,
         'redis_settings': queue.redis_settings(settings),
