@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
-from rulequeue.errors import ConfigurationError
+from rulequeue.errors import ConfigurationError, RulequeueError
 from rulequeue.logs import configure_logging
 from rulequeue.settings import Settings, load_settings
 
@@ -74,6 +75,37 @@ def _rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    from rulequeue.store import dead_letters
+    from rulequeue.store.db import create_pool
+
+    settings = _settings()
+    if args.action == 'replay':
+        from producer.replay import replay
+
+        delivery_id = asyncio.run(replay(settings, args.id))
+        print(f'dead letter {args.id} queued again as delivery {delivery_id}')
+        return 0
+
+    async def read() -> list[dict[str, object]]:
+        pool = await create_pool(settings.database_url, schema=settings.database_schema, min_size=1, max_size=1)
+        try:
+            if args.action == 'show':
+                letter = await dead_letters.get(pool, args.id)
+                return [] if letter is None else [letter]
+            return await dead_letters.listing(pool, args.limit)
+        finally:
+            await pool.close()
+
+    letters = asyncio.run(read())
+    if args.action == 'show' and not letters:
+        print(f'no dead letter {args.id}', file=sys.stderr)
+        return 1
+    for letter in letters:
+        print(json.dumps(letter, default=str, indent=2 if args.action == 'show' else None))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rulequeue.demo import run_demo
 
@@ -99,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
     rotate = sub.add_parser('rotate-keys', help='re-encrypt stored tenant secrets with the first SECRET_KEY')
     rotate.set_defaults(run=_rotate_keys)
+    dlq = sub.add_parser('dlq', help='list, show or replay executions that ran out of attempts')
+    dlq_sub = dlq.add_subparsers(dest='action', required=True)
+    dlq_list = dlq_sub.add_parser('list', help='newest first, one JSON object per line')
+    dlq_list.add_argument('--limit', type=int, default=50)
+    for action in ('show', 'replay'):
+        one = dlq_sub.add_parser(action, help=f'{action} one dead letter')
+        one.add_argument('id', type=int)
+    dlq.set_defaults(run=_dlq)
     demo = sub.add_parser('demo', help='run the whole system against the Jira simulator')
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)
@@ -113,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f'rulequeue: {exc}', file=sys.stderr)
         return 2
+    except RulequeueError as exc:
+        print(f'rulequeue: {exc}', file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

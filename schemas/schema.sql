@@ -50,3 +50,23 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_tenant_time_idx ON audit_log (client_key, id DESC);
 CREATE INDEX IF NOT EXISTS audit_tenant_issue_idx ON audit_log (client_key, issue_key);
+
+-- Executions that ran out of attempts: ids, rules, error and attempts, never the snapshot.
+-- `envelope` keeps what a replay needs to match triggers again without issue data: the event
+-- type and the changed fields' names (no values).
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id                 bigserial PRIMARY KEY,
+    client_key         text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    delivery_id        text NOT NULL,
+    execution_id       text NOT NULL,
+    issue_key          text NOT NULL,
+    issue_id           text NOT NULL,
+    envelope           jsonb NOT NULL,
+    rule_ids           jsonb NOT NULL,
+    error              text NOT NULL,
+    attempts           integer NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    replayed_at        timestamptz,
+    replay_delivery_id text,
+    UNIQUE (client_key, delivery_id)
+);

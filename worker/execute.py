@@ -19,7 +19,7 @@ from rulequeue import snapshots
 from rulequeue.crypto import Cipher, DecryptionError
 from rulequeue.errors import JiraError, TransientJiraError
 from rulequeue.settings import Settings
-from rulequeue.store import audit, rules, tenants
+from rulequeue.store import audit, dead_letters, rules, tenants
 from rulequeue.store.db import Pool
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, AuditStatus
@@ -192,6 +192,16 @@ async def _exhausted(
     for stored in not_started:
         skipped = RuleRun(stored, messages=[f'not run: gave up after {attempts} attempts: {reason}'])
         await audit.record(deps.pool, skipped.entry(job, event, attempts, AuditStatus.FAILURE))
+    await dead_letters.record(
+        deps.pool,
+        client_key=job.client_key,
+        delivery_id=job.delivery_id,
+        execution_id=job.execution_id,
+        event=event,
+        rule_ids=[run.stored.id, *(s.id for s in not_started)],
+        error=reason,
+        attempts=attempts,
+    )
     await state.finish(deps.redis, job, 'retries-exhausted')
 
 

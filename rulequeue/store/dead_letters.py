@@ -1,0 +1,72 @@
+"""The dead-letter table: executions that ran out of attempts, kept for inspection and replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rulequeue.store.db import Pool, row_dict
+from schemas.events import WebhookEvent
+
+MAX_ERROR_TEXT = 500
+
+
+def envelope_of(event: WebhookEvent) -> dict[str, Any]:
+    """What a replay needs to match triggers again, without any field value."""
+    items = event.changelog.items if event.changelog else []
+    return {
+        'webhookEvent': event.webhookEvent,
+        'issue_event_type_name': event.issue_event_type_name,
+        'changelog': {'items': [{'field': i.field, 'fieldId': i.fieldId} for i in items]},
+    }
+
+
+async def record(
+    pool: Pool,
+    *,
+    client_key: str,
+    delivery_id: str,
+    execution_id: str,
+    event: WebhookEvent,
+    rule_ids: list[str],
+    error: str,
+    attempts: int,
+) -> None:
+    await pool.execute(
+        """
+        INSERT INTO dead_letters (client_key, delivery_id, execution_id, issue_key, issue_id, envelope,
+                                  rule_ids, error, attempts)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (client_key, delivery_id) DO NOTHING
+        """,
+        client_key,
+        delivery_id,
+        execution_id,
+        event.issue.key,
+        event.issue.id,
+        envelope_of(event),
+        rule_ids,
+        error[:MAX_ERROR_TEXT],
+        attempts,
+    )
+
+
+async def listing(pool: Pool, limit: int = 50) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        'SELECT id, client_key, delivery_id, issue_key, error, attempts, created_at, replayed_at '
+        'FROM dead_letters ORDER BY id DESC LIMIT $1',
+        limit,
+    )
+    return [row_dict(r) for r in rows]
+
+
+async def get(pool: Pool, letter_id: int) -> dict[str, Any] | None:
+    row = await pool.fetchrow('SELECT * FROM dead_letters WHERE id = $1', letter_id)
+    return None if row is None else row_dict(row)
+
+
+async def mark_replayed(pool: Pool, letter_id: int, replay_delivery_id: str) -> None:
+    await pool.execute(
+        'UPDATE dead_letters SET replayed_at = now(), replay_delivery_id = $2 WHERE id = $1',
+        letter_id,
+        replay_delivery_id,
+    )
