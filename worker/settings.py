@@ -28,8 +28,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     """Composition root of a worker process: arq gives Redis, we add the rest."""
     settings: Settings = ctx['settings']
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    # min_size=0: a worker starts even while Postgres is down; jobs then retry until it is back.
     pool = await create_pool(
-        settings.database_url, schema=settings.database_schema, max_size=min(settings.worker_concurrency, 10)
+        settings.database_url,
+        schema=settings.database_schema,
+        min_size=0,
+        max_size=min(settings.worker_concurrency, 10),
     )
     ctx['http'] = http
     await check_redis(ctx['redis'])

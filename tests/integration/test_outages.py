@@ -46,3 +46,34 @@ async def test_postgres_down_answers_503(redis: object) -> None:
         ready = await system.http.get(system.url + '/readyz')
         assert ready.status_code == 503
         assert ready.json()['checks']['postgres'].startswith('failing')
+
+
+@pytest.mark.timeout(90)
+async def test_worker_retries_through_a_postgres_outage(redis: object) -> None:
+    """Postgres refusing connections is transient for the worker: the execution waits it out."""
+    import asyncio
+
+    import asyncpg
+
+    from rulequeue.simulator import ALICE
+    from tests.e2e.test_pipeline import TRIAGE
+
+    async with (
+        embedded_postgres() as dsn,
+        running_system('public', database_url=dsn, max_attempts=50) as system,
+    ):
+        await system.add_rule(TRIAGE)
+        issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='x', reporter=ALICE)
+        admin = await asyncpg.connect(dsn.rsplit('/', 1)[0] + '/template1')
+        await admin.execute('ALTER DATABASE postgres ALLOW_CONNECTIONS false')
+        await admin.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()')
+        drain = asyncio.create_task(system.drain())
+        await asyncio.sleep(1.5)
+        assert not drain.done()
+        await admin.execute('ALTER DATABASE postgres ALLOW_CONNECTIONS true')
+        await admin.close()
+        await asyncio.wait_for(drain, timeout=60)
+        assert len(system.sim.comments[issue['key']]) == 1
+        entries = await system.audit()
+        assert [e['status'] for e in entries] == ['SUCCESS']
+        assert entries[0]['attempts'] > 1
