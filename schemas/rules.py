@@ -72,7 +72,11 @@ VALUELESS_OPS = frozenset({'is_empty', 'is_not_empty'})
 LIST_OPS = frozenset({'in', 'not_in'})
 
 
-def _check_value(op: str, value: Any) -> None:
+# A template placeholder inside a compare pattern; the rendered value is escaped at run time.
+_PLACEHOLDER = regex.compile(r'\{\{.*?\}\}', flags=regex.DOTALL)
+
+
+def _check_value(op: str, value: Any, *, templated: bool = False) -> None:
     if op in VALUELESS_OPS:
         return
     if value is None:
@@ -83,7 +87,8 @@ def _check_value(op: str, value: Any) -> None:
         if not isinstance(value, str) or len(value) > MAX_PATTERN_LENGTH:
             raise ValueError(f'op "matches" needs a regular expression of at most {MAX_PATTERN_LENGTH} characters')
         try:
-            regex.compile(value)
+            # {{...}} would read as regex's fuzzy-matching syntax; compile with a literal instead.
+            regex.compile(_PLACEHOLDER.sub('x', value) if templated else value)
         except regex.error as exc:
             raise ValueError(f'invalid regular expression: {exc}') from None
 
@@ -105,7 +110,7 @@ class CompareCondition(_Strict):
     right: str | list[str] | None = None
 
     def model_post_init(self, __context: Any) -> None:
-        _check_value(self.op, self.right)
+        _check_value(self.op, self.right, templated=True)
 
 
 Condition = Annotated[FieldCondition | CompareCondition, Field(discriminator='type')]

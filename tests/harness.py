@@ -7,6 +7,7 @@ burst arq worker drains the queue on demand. Nothing is mocked but Jira.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,19 @@ class System:
     url: str
     http: httpx.AsyncClient
     pool: Pool
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment a `rulequeue`/`arq` subprocess needs to join this system."""
+        return {
+            **os.environ,
+            'DATABASE_URL': self.settings.database_url,
+            'DATABASE_SCHEMA': self.settings.database_schema or '',
+            'REDIS_URL': self.settings.redis_url,
+            'APP_BASE_URL': self.settings.app_base_url,
+            'SECRET_KEY': self.settings.secret_key.get_secret_value(),
+            'LOG_FORMAT': 'json',
+            **extra,
+        }
 
     async def drain(self, **overrides: Any) -> Worker:
         """Run a burst worker until the queue is empty (deferred retries included)."""

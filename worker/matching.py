@@ -1,76 +1,66 @@
 """Which rules an event triggers, and whether their conditions hold.
 
-Value semantics (documented for rule authors in the README):
+Value semantics of conditions (the README's "Rule format" summarises them for rule authors):
 
-* A Jira object (``{"name": "Bug", "id": "10004"}``, a user, a priority) compares by its
-  representative strings: ``name``, ``value``, ``key``, ``displayName``, ``accountId``,
-  ``emailAddress``, ``id``. So ``issuetype equals "Bug"`` and ``assignee equals "<accountId>"``
-  or ``"<display name>"`` all work.
-* Strings compare case-insensitively for ``equals``, ``not_equals``, ``in``, ``not_in`` and
-  ``contains`` (Jira names are case-insensitive); ``matches`` is a case-sensitive
-  ``re.search`` unless the pattern says otherwise, over at most the first 10,000 characters.
-* Numbers compare as numbers when both sides parse as numbers.
-* Lists (labels, components): ``equals`` a list means the same set; ``equals`` a single value
-  means the list is exactly that value; ``contains`` and ``in`` hold when some element matches;
-  ``matches`` when some element matches.
-* ``is_empty``: absent, None, '', [] or {}.
+* A Jira object (a user, a priority, ``{"name": "Bug", "id": "10004"}``) compares by each
+  of ``name``, ``value``, ``key``, ``displayName``, ``accountId``, ``emailAddress``, ``id``:
+  ``issuetype equals "Bug"`` holds, and so does ``assignee equals`` an account id or name.
+* ``equals``, ``not_equals``, ``in``, ``not_in`` and ``contains`` ignore case (as Jira
+  names do). Numbers compare as numbers when both sides are plain decimals (``3`` equals
+  ``"3.0"``); booleans read as ``true``/``false``.
+* ``matches`` is a regex search, case-sensitive unless the pattern says otherwise, over the
+  first MAX_MATCH_CHARS characters of each string, with the ``regex`` engine (the schema
+  validates patterns with it) and MATCH_TIMEOUT_SECONDS per condition: out of time means
+  not met, and the description says so.
+* Lists (labels, components): ``equals`` a list is set equality, ``equals`` one value means
+  the list is exactly that value; ``in`` and ``contains`` hold when some element equals a
+  value (``not_in`` when none does); ``matches`` when some element matches. A non-list
+  field value acts as a list of one, except that ``contains`` is a substring test on it.
+  ``contains`` a list of values holds when each of them is contained.
+* ``is_empty``: absent, None, ``''``, ``[]`` or ``{}``.
+* ``compare`` compares the rendered text of two templates (empty text is empty). In the
+  right side of ``matches``, substituted values are regex-escaped: issue data matches
+  literally and cannot inject a (slow) pattern.
 
 Condition descriptions are built from the rule only (field, op, expected value), never from
-the issue's actual values: they go into audit entries.
+the issue's actual values: they go into audit entries, which must not copy issue data.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
+from rulequeue.errors import TemplateError
+from schemas import rules
 from schemas.events import WebhookEvent
-from schemas.rules import (
-    CompareCondition,
-    Condition,
-    FieldCondition,
-    FieldValueChanged,
-    IssueAssigned,
-    IssueCommented,
-    IssueCreated,
-    IssueDeleted,
-    IssueTransitioned,
-    IssueUpdated,
-    Rule,
-    Trigger,
-)
+from schemas.rules import CompareCondition, Condition, FieldCondition, Rule, Trigger
+from worker.compare import check
 from worker.templates import render
 
-MAX_MATCH_CHARS = 10_000
-_KEYS = ('name', 'value', 'key', 'displayName', 'accountId', 'emailAddress', 'id')
-# Display names of system fields, folded, to their Jira ids.
-FIELD_ALIASES = {
-    'issue type': 'issuetype',
-    'issuetype': 'issuetype',
-    'type': 'issuetype',
-    'status': 'status',
-    'priority': 'priority',
-    'labels': 'labels',
-    'label': 'labels',
-    'assignee': 'assignee',
-    'reporter': 'reporter',
-    'summary': 'summary',
-    'description': 'description',
-    'components': 'components',
-    'component': 'components',
-    'component/s': 'components',
-    'resolution': 'resolution',
-    'due date': 'duedate',
-    'duedate': 'duedate',
-    'project': 'project',
-    'fix version/s': 'fixVersions',
-    'fixversions': 'fixVersions',
+# Display names (case-folded) of system fields, to their Jira ids; each id is its own alias.
+_ALIASES = {
+    'issuetype': ('issue type', 'type'),
+    'labels': ('label',),
+    'components': ('component', 'component/s'),
+    'duedate': ('due date',),
+    'fixVersions': ('fix version/s', 'fix versions'),
+    'versions': ('affects version/s', 'affects versions'),
 }
+_SYSTEM_FIELDS: tuple[str, ...] = ('status', 'priority', 'assignee', 'reporter', 'summary', 'description')
+_SYSTEM_FIELDS += ('environment', 'resolution', 'project', 'created', 'updated', *_ALIASES)
+FIELD_ALIASES = {alias: f for f in _SYSTEM_FIELDS for alias in (f.casefold(), *_ALIASES.get(f, ()))}
 
 
 def resolve_field_id(name: str) -> str:
+    """Return the Jira id of a field given by id or by a system field's display name.
+
+    ``'Issue Type'`` -> ``'issuetype'``, ``'Customfield_10010'`` -> ``'customfield_10010'``;
+    an unknown name is returned as given (without surrounding spaces).
+    """
     folded = name.strip().casefold()
     if folded.startswith('customfield_'):
         return folded
@@ -78,157 +68,151 @@ def resolve_field_id(name: str) -> str:
 
 
 def field_value(issue: Mapping[str, Any], field: str) -> Any:
-    fields = issue.get('fields') or {}
+    """Return the value of an issue field by id or display name; None if absent.
+
+    ``key`` and ``id`` read the issue's own key and id; other names not found exactly are
+    looked up case-insensitively among the issue's field ids.
+    """
+    fields = issue.get('fields')
+    fields = fields if isinstance(fields, Mapping) else {}
     field_id = resolve_field_id(field)
     if field_id in fields:
         return fields[field_id]
     if field_id in ('key', 'id'):
         return issue.get(field_id)
+    folded = field_id.casefold()
+    for name, value in fields.items():
+        if isinstance(name, str) and name.casefold() == folded:
+            return value
     return None
 
 
 def in_scope(rule: Rule, event: WebhookEvent) -> bool:
+    """Tell whether the event's project is one of the rule's (every project if none listed).
+
+    The project is ``fields.project.key``; an issue without it (some deletion payloads are
+    trimmed) falls back to the prefix of its key. Keys compare case-sensitively, as in Jira.
+    """
     if not rule.projects:
         return True
-    project = (event.issue.fields.get('project') or {}).get('key')
-    return project in rule.projects
+    project = event.issue.fields.get('project')
+    key = project.get('key') if isinstance(project, Mapping) else None
+    if not isinstance(key, str):
+        key = event.issue.key.rpartition('-')[0]
+    return key in rule.projects
 
 
-def _changed(event: WebhookEvent) -> list[tuple[str, str, str | None, str | None]]:
-    """(field, fieldId, fromString, toString) of each changelog item, names folded."""
+def _changes(event: WebhookEvent) -> list[tuple[set[str], str | None, str | None]]:
+    """({field, fieldId} case-folded, fromString, toString) of each changelog item."""
     items = event.changelog.items if event.changelog else []
     return [
-        (item.field.casefold(), (item.fieldId or item.field).casefold(), item.fromString, item.toString)
+        ({item.field.casefold(), (item.fieldId or item.field).casefold()}, item.fromString, item.toString)
         for item in items
     ]
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    return (a or '').casefold() == (b or '').casefold()
+def _same_name(wanted: str | None, actual: str | None) -> bool:
+    return wanted is None or wanted.casefold() == (actual or '').casefold()
 
 
 def trigger_matches(trigger: Trigger, event: WebhookEvent) -> bool:
+    """Tell whether the event is one the trigger fires on.
+
+    Every trigger but ``issue_created``, ``issue_commented`` and ``issue_deleted`` needs a
+    ``jira:issue_updated`` event with a non-empty changelog: Jira sends a comment-only update
+    without one, and that is not an edit.
+    """
     kind = event.webhookEvent
-    changes = _changed(event)
-    if isinstance(trigger, IssueCreated):
+    if isinstance(trigger, rules.IssueCreated):
         return kind == 'jira:issue_created'
-    if isinstance(trigger, IssueDeleted):
+    if isinstance(trigger, rules.IssueDeleted):
         return kind == 'jira:issue_deleted'
-    if isinstance(trigger, IssueCommented):
-        # Jira also sends jira:issue_updated 'issue_commented' for the same comment.
+    if isinstance(trigger, rules.IssueCommented):
+        # Only comment_created: Jira also sends a jira:issue_updated 'issue_commented' for the
+        # same comment, and firing on both would run the rule twice.
         return kind == 'comment_created'
-    if kind != 'jira:issue_updated' or not changes:
-        return False
-    if isinstance(trigger, IssueUpdated):
-        return True
-    if isinstance(trigger, FieldValueChanged):
-        wanted = {resolve_field_id(f).casefold() for f in trigger.fields} | {f.casefold() for f in trigger.fields}
-        return any(name in wanted or field_id in wanted for name, field_id, _, _ in changes)
-    if isinstance(trigger, IssueAssigned):
-        return any(field_id == 'assignee' or name == 'assignee' for name, field_id, _, _ in changes)
-    if isinstance(trigger, IssueTransitioned):
-        for name, field_id, before, after in changes:
-            if 'status' in (name, field_id):
-                return (trigger.from_ is None or _same(trigger.from_, before)) and (
-                    trigger.to is None or _same(trigger.to, after)
-                )
+    changes = _changes(event) if kind == 'jira:issue_updated' else []
+    if isinstance(trigger, rules.IssueUpdated):
+        return bool(changes)
+    if isinstance(trigger, rules.FieldValueChanged):
+        wanted = {name.strip().casefold() for name in trigger.fields}
+        wanted |= {resolve_field_id(name).casefold() for name in trigger.fields}
+        return any(names & wanted for names, _, _ in changes)
+    if isinstance(trigger, rules.IssueAssigned):
+        return any('assignee' in names for names, _, _ in changes)
+    if isinstance(trigger, rules.IssueTransitioned):
+        return any(
+            'status' in names and _same_name(trigger.from_, before) and _same_name(trigger.to, after)
+            for names, before, after in changes
+        )
     return False
 
 
 @dataclass(frozen=True)
 class ConditionOutcome:
+    """The outcome of one condition; ``description`` comes from the rule's config only."""
+
     index: int
     passed: bool
     description: str
     unknown_paths: tuple[str, ...] = ()
 
 
-def _strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [str(value[k]) for k in _KEYS if isinstance(value.get(k), str | int) and not isinstance(value[k], bool)]
-    if isinstance(value, bool):
-        return ['true' if value else 'false']
-    return [str(value)]
+def _show(expected: Any) -> str:
+    if isinstance(expected, bool):
+        return 'true' if expected else 'false'
+    if isinstance(expected, list):
+        return '[' + ', '.join(_show(item) for item in expected) + ']'
+    return repr(expected)
 
 
-def _elements(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _equal(actual: Any, expected: Any) -> bool:
-    for text in _strings(actual):
-        if _number(text) is not None and _number(expected) is not None:
-            if _number(text) == _number(expected):
-                return True
-        elif text.casefold() == str(expected).casefold():
-            return True
-    return False
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def is_empty(value: Any) -> bool:
-    return value is None or value == '' or value == [] or value == {}
-
-
-def check(op: str, actual: Any, expected: Any) -> bool:
-    """Apply one condition op; see the module docstring for the semantics."""
-    if op == 'is_empty':
-        return is_empty(actual)
-    if op == 'is_not_empty':
-        return not is_empty(actual)
-    if op in ('equals', 'not_equals'):
-        if isinstance(actual, list) and isinstance(expected, list):
-            same = {s.casefold() for e in actual for s in _strings(e)[:1]} == {str(x).casefold() for x in expected}
-        elif isinstance(actual, list):
-            same = len(actual) == 1 and _equal(actual[0], expected)
-        else:
-            same = _equal(actual, expected)
-        return same if op == 'equals' else not same
-    if op in ('in', 'not_in'):
-        options = expected if isinstance(expected, list) else [expected]
-        hit = any(_equal(element, option) for element in _elements(actual) for option in options)
-        return hit if op == 'in' else not hit
-    if op == 'contains':
-        if isinstance(actual, list):
-            return any(_equal(element, expected) for element in actual)
-        return any(str(expected).casefold() in text.casefold() for text in _strings(actual))
-    if op == 'matches':
-        pattern = re.compile(str(expected))
-        return any(
-            pattern.search(text[:MAX_MATCH_CHARS]) is not None
-            for element in _elements(actual)
-            for text in _strings(element)
-        )
-    raise ValueError(f'unknown op {op!r}')
-
-
-def _describe(index: int, subject: str, op: str, expected: Any, passed: bool) -> str:
-    shown = '' if expected is None else f' {expected!r}'
+def _describe(index: int, subject: str, op: str, expected: Any, passed: bool | None) -> str:
+    shown = '' if expected is None else f' {_show(expected)}'
+    if passed is None:
+        return f'condition {index}: {subject} {op}{shown} -> not met (pattern timed out)'
     return f'condition {index}: {subject} {op}{shown} -> {"met" if passed else "not met"}'
+
+
+def _check_in_time(op: str, actual: Any, expected: Any, pattern_source: Any) -> bool | None:
+    """Apply check; None when a ``matches`` pattern runs out of time.
+
+    Raises:
+        TemplateError: When the pattern is invalid: the schema refuses those, so only a
+            rendered ``compare`` pattern gets here, and the worker records it as such.
+    """
+    try:
+        return check(op, actual, expected)
+    except TimeoutError:
+        return None
+    except regex.error:
+        message = 'the pattern is not a valid regular expression'
+        raise TemplateError(message, template=str(pattern_source), position=0) from None
 
 
 def evaluate_conditions(
     conditions: Sequence[Condition], event: WebhookEvent, context: Mapping[str, Any]
 ) -> list[ConditionOutcome]:
-    """Evaluate in order; stop after the first condition that does not hold."""
+    """Evaluate conditions in order, stopping after the first that does not hold.
+
+    Args:
+        conditions: The rule's conditions.
+        event: The webhook event (its issue is read if the context has none).
+        context: The template data, as built by worker.templates.build_context.
+
+    Returns:
+        One outcome per condition evaluated; if one failed, it is the last.
+
+    Raises:
+        TemplateError: When a ``compare`` template has a syntax error or renders too long.
+    """
     outcomes: list[ConditionOutcome] = []
     issue = context.get('issue') or event.issue.model_dump(mode='json')
     for index, condition in enumerate(conditions, start=1):
         if isinstance(condition, FieldCondition):
-            passed = check(condition.op, field_value(issue, condition.field), condition.value)
-            outcome = ConditionOutcome(
-                index, passed, _describe(index, condition.field, condition.op, condition.value, passed)
-            )
+            actual = field_value(issue, condition.field)
+            passed = _check_in_time(condition.op, actual, condition.value, condition.value)
+            description = _describe(index, condition.field, condition.op, condition.value, passed)
+            outcome = ConditionOutcome(index, bool(passed), description)
         else:
             outcome = _compare(index, condition, context)
         outcomes.append(outcome)
@@ -242,12 +226,16 @@ def _compare(index: int, condition: CompareCondition, context: Mapping[str, Any]
     unknown = list(left.unknown_paths)
     right: Any = condition.right
     if isinstance(right, str):
-        rendered = render(right, context)
-        right, unknown = rendered.text, unknown + list(rendered.unknown_paths)
+        # Issue data spliced into a pattern must match literally (and not backtrack badly).
+        escape = regex.escape if condition.op == 'matches' else None
+        rendered = render(right, context, escape=escape)
+        right = rendered.text
+        unknown.extend(rendered.unknown_paths)
     elif isinstance(right, list):
         items = [render(item, context) for item in right]
         right = [item.text for item in items]
-        unknown += [p for item in items for p in item.unknown_paths]
-    passed = check(condition.op, left.text if left.text != '' else None, right)
+        unknown.extend(path for item in items for path in item.unknown_paths)
+    # The error names the rule's template, never the rendered pattern with issue data in it.
+    passed = _check_in_time(condition.op, left.text or None, right, condition.right)
     description = _describe(index, repr(condition.left), condition.op, condition.right, passed)
-    return ConditionOutcome(index, passed, description, tuple(dict.fromkeys(unknown)))
+    return ConditionOutcome(index, bool(passed), description, tuple(dict.fromkeys(unknown)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -28,18 +27,10 @@ async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
 
 
 async def _cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        'DATABASE_URL': system.settings.database_url,
-        'DATABASE_SCHEMA': system.settings.database_schema or '',
-        'REDIS_URL': system.settings.redis_url,
-        'APP_BASE_URL': system.settings.app_base_url,
-        'SECRET_KEY': system.settings.secret_key.get_secret_value(),
-    }
     return await asyncio.to_thread(
         subprocess.run,
         [str(BIN / 'rulequeue'), *args],
-        env=env,
+        env=system.env(),
         capture_output=True,
         text=True,
         timeout=30,

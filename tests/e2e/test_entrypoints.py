@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,19 +25,6 @@ async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
         yield system
 
 
-def _env(system: System) -> dict[str, str]:
-    settings = system.settings
-    return {
-        **os.environ,
-        'DATABASE_URL': settings.database_url,
-        'DATABASE_SCHEMA': settings.database_schema or '',
-        'REDIS_URL': settings.redis_url,
-        'APP_BASE_URL': settings.app_base_url,
-        'SECRET_KEY': settings.secret_key.get_secret_value(),
-        'LOG_FORMAT': 'json',
-    }
-
-
 async def _run(command: list[str], env: dict[str, str], *, limit_seconds: float) -> subprocess.CompletedProcess[str]:
     # In a thread: the producer under test is served by this same event loop.
     return await asyncio.to_thread(
@@ -59,7 +45,7 @@ async def test_worker_processes_drain_the_queue(system: System, command: list[st
     await system.add_rule(TRIAGE)
     issue, responses = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='s', reporter=ALICE)
     assert responses[0].status_code == 202
-    result = await _run(command, _env(system), limit_seconds=80)
+    result = await _run(command, system.env(), limit_seconds=80)
     assert result.returncode == 0, result.stderr
     assert len(system.sim.comments[issue['key']]) == 1
     assert [e['status'] for e in await system.audit()] == ['SUCCESS']
@@ -74,10 +60,10 @@ async def test_worker_processes_drain_the_queue(system: System, command: list[st
 
 async def test_migrate_is_idempotent(system: System) -> None:
     await migrate(system.pool, schema=system.settings.database_schema)
-    result = await _run([str(BIN / 'rulequeue'), 'migrate'], _env(system), limit_seconds=30)
+    result = await _run([str(BIN / 'rulequeue'), 'migrate'], system.env(), limit_seconds=30)
     assert result.returncode == 0, result.stderr
     assert 'up to date' in result.stdout
     tables = await system.pool.fetch(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1', system.settings.database_schema
     )
-    assert {t['table_name'] for t in tables} == {'tenants', 'rules', 'audit_log'}
+    assert {t['table_name'] for t in tables} == {'tenants', 'rules', 'audit_log', 'dead_letters'}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -30,15 +29,7 @@ async def test_sigterm_finishes_the_running_execution(system: System) -> None:
     system.sim.delay_seconds = 1.0  # four calls: the execution takes about four seconds
     issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='s', reporter=ALICE)
     settings = system.settings
-    env = {
-        **os.environ,
-        'DATABASE_URL': settings.database_url,
-        'DATABASE_SCHEMA': settings.database_schema or '',
-        'REDIS_URL': settings.redis_url,
-        'APP_BASE_URL': settings.app_base_url,
-        'SECRET_KEY': settings.secret_key.get_secret_value(),
-        'JOB_COMPLETION_WAIT_SECONDS': '20',
-    }
+    env = system.env(JOB_COMPLETION_WAIT_SECONDS='20')
     worker = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / 'rulequeue'),
         'worker',

@@ -36,14 +36,7 @@ async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
 
 async def test_rotate_keys_re_encrypts_secrets_and_old_key_can_go(system: System) -> None:
     before = await system.pool.fetchval('SELECT shared_secret_enc FROM tenants')
-    env = {
-        **os.environ,
-        'DATABASE_URL': system.settings.database_url,
-        'DATABASE_SCHEMA': system.settings.database_schema or '',
-        'REDIS_URL': system.settings.redis_url,
-        'APP_BASE_URL': system.settings.app_base_url,
-        'SECRET_KEY': f'{NEW_KEY},{SECRET_KEY}',
-    }
+    env = system.env(SECRET_KEY=f'{NEW_KEY},{SECRET_KEY}')
     result = await asyncio.to_thread(
         subprocess.run,
         [str(Path(sys.executable).parent / 'rulequeue'), 'rotate-keys'],
