@@ -6,6 +6,7 @@ Authenticated by a Connect JWT of the tenant whose ``qsh`` is the request's hash
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,7 +20,7 @@ from rulequeue.errors import BadRequest, NotFound, Unprocessable
 from rulequeue.store import audit, rules
 from rulequeue.store.tenants import Tenant
 from schemas.audit import AuditStatus
-from schemas.rules import Rule, StoredRule
+from schemas.rules import Rule, StoredRule, unstorable_text
 
 RULE_BODY_LIMIT = 256 * 1024
 
@@ -27,6 +28,14 @@ RULE_BODY_LIMIT = 256 * 1024
 def _rule_json(stored: StoredRule) -> dict[str, Any]:
     document = stored.rule.model_dump(mode='json', by_alias=True)
     return {'id': stored.id, 'version': stored.version, **document}
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 async def _tenant(request: Request) -> Tenant:
@@ -92,11 +101,17 @@ async def list_audit(request: Request) -> Response:
     limit_text = params.get('limit', '100')
     if not limit_text.isdigit():
         raise BadRequest('limit must be a positive integer')
+    rule = params.get('rule')
+    if rule is not None and not _is_uuid(rule):
+        raise BadRequest('rule must be a rule id')
+    issue = params.get('issue')
+    if issue is not None and unstorable_text(issue) is not None:
+        raise BadRequest('issue may not contain NUL characters or unpaired surrogates')
     entries = await audit.search(
         deps_of(request).pool,
         tenant.client_key,
-        issue=params.get('issue'),
-        rule=params.get('rule'),
+        issue=issue,
+        rule=rule,
         status=status,
         limit=int(limit_text),
     )

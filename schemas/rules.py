@@ -9,11 +9,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_TEMPLATE_LENGTH = 10_000
 MAX_COMPONENTS = 65
 MAX_PATTERN_LENGTH = 1000
+
+
+def unstorable_text(value: Any, path: str = '') -> str | None:
+    """The path of the first string Postgres cannot store (NUL, lone surrogates), or None."""
+    if isinstance(value, str):
+        if '\x00' in value or any('\ud800' <= ch <= '\udfff' for ch in value):
+            return path or '/'
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = unstorable_text(key, path) if isinstance(key, str) else None
+        found = found or unstorable_text(item, f'{path}/{key}' if path else str(key))
+        if found:
+            return found
+    return None
 
 
 class _Strict(BaseModel):
@@ -178,6 +193,14 @@ class Rule(_Strict):
     actions: list[Action] = Field(min_length=1)
     allow_rule_trigger: bool = False
     owner: Owner | None = None
+
+    @model_validator(mode='before')
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        bad = unstorable_text(data)
+        if bad is not None:
+            raise ValueError(f'{bad}: text may not contain NUL characters or unpaired surrogates')
+        return data
 
     def model_post_init(self, __context: Any) -> None:
         components = 1 + len(self.conditions) + len(self.actions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rulequeue.store.db import Pool, row_dict
+from rulequeue.store.db import Pool, row_dict, storable
 from schemas.audit import AuditEntry
 
 MAX_AUDIT_PAGE = 500
@@ -28,8 +28,8 @@ async def record(pool: Pool, entry: AuditEntry) -> bool:
         entry.issue_id,
         entry.delivery_id,
         entry.event_type,
-        [a.model_dump(mode='json') for a in entry.actions],
-        entry.messages,
+        storable([a.model_dump(mode='json') for a in entry.actions]),
+        storable(entry.messages),
         entry.attempts,
         entry.started_at,
         entry.duration_ms,

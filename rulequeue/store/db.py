@@ -62,3 +62,20 @@ async def migrate(pool: Pool, *, schema: str | None = None) -> None:
 
 def row_dict(record: asyncpg.Record) -> dict[str, Any]:
     return dict(record.items())
+
+
+def storable(value: Any) -> Any:
+    """Replace what Postgres text and jsonb cannot hold (NUL, unpaired surrogates) with U+FFFD.
+
+    Audit rows carry rendered templates, which may contain whatever an issue contained; one odd
+    character must not make the outcome of an execution unrecordable.
+    """
+    if isinstance(value, str):
+        if '\x00' in value or any('\ud800' <= ch <= '\udfff' for ch in value):
+            return ''.join('\ufffd' if ch == '\x00' or '\ud800' <= ch <= '\udfff' else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value

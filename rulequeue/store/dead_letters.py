@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rulequeue.store.db import Pool, row_dict
+from rulequeue.store.db import Pool, row_dict, storable
 from schemas.events import WebhookEvent
 
 MAX_ERROR_TEXT = 500
@@ -43,9 +43,9 @@ async def record(
         execution_id,
         event.issue.key,
         event.issue.id,
-        envelope_of(event),
+        storable(envelope_of(event)),
         rule_ids,
-        error[:MAX_ERROR_TEXT],
+        storable(error[:MAX_ERROR_TEXT]),
         attempts,
     )
 
