@@ -43,6 +43,12 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return error(503, 'a backing service is unavailable, retry later')
 
 
+async def _bad_data(request: Request, exc: Exception) -> Response:
+    # The database refused a value (bad text, out-of-range number): the request's fault.
+    log.info('request rejected', path=request.url.path, status=400, reason=type(exc).__name__)
+    return error(400, 'request contains a value that cannot be stored')
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error('unhandled error', path=request.url.path, error=type(exc).__name__)
     return error(500, 'internal error')
@@ -72,6 +78,7 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
         exception_handlers={
             RequestRejected: _rejected,
             RedisError: _unavailable,
+            asyncpg.DataError: _bad_data,
             asyncpg.PostgresError: _unavailable,
             asyncpg.InterfaceError: _unavailable,
             OSError: _unavailable,
