@@ -7,6 +7,7 @@ execution is retried later.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +21,30 @@ from worker.edits import plan_edit
 from worker.jira import JiraClient
 from worker.templates import render
 
+# Entity property set on every comment we create, holding the action's idempotency key.
+COMMENT_PROPERTY = 'rulequeue.action'
+
 
 @dataclass(frozen=True)
 class Target:
-    """The issue an action works on, and how to reach its Jira."""
+    """The issue an action works on, how to reach its Jira, and who is acting.
+
+    ``actor`` names the (delivery, rule, rule version) so each action has a stable
+    idempotency key; ``retrying`` is true when an earlier attempt may already have made a
+    change whose progress marker was never written (a crash between the call and the record).
+    """
 
     jira: JiraClient
     tenant: Tenant
     issue_key: str
+    actor: str = ''
+    retrying: bool = False
 
     def path(self, suffix: str = '') -> str:
         return f'/rest/api/2/issue/{quote(self.issue_key, safe="")}{suffix}'
+
+    def action_key(self, index: int) -> str:
+        return hashlib.sha256(f'{self.actor}\0{index}'.encode()).hexdigest()[:32]
 
 
 def _ok(index: int, action: Action, changes: dict[str, Any], notes: tuple[str, ...] = ()) -> ActionResult:
@@ -62,9 +76,27 @@ async def run_action(target: Target, index: int, action: Action, context: Mappin
 
 async def _comment(target: Target, index: int, action: CommentAction, context: Mapping[str, Any]) -> ActionResult:
     rendered = render(action.body, context)
-    created = await target.jira.request(target.tenant, 'POST', target.path('/comment'), json={'body': rendered.text})
+    key = target.action_key(index)
+    if target.retrying:
+        existing = await _comment_made_by(target, key)
+        if existing is not None:
+            return _ok(index, action, {'comment_id': existing}, rendered.unknown_paths)
+    body = {'body': rendered.text, 'properties': [{'key': COMMENT_PROPERTY, 'value': {'key': key}}]}
+    created = await target.jira.request(target.tenant, 'POST', target.path('/comment'), json=body)
     comment_id = created.get('id') if isinstance(created, dict) else None
     return _ok(index, action, {'comment_id': comment_id}, rendered.unknown_paths)
+
+
+async def _comment_made_by(target: Target, key: str) -> str | None:
+    """The id of a comment an earlier attempt already made for this action, if any."""
+    listing = await target.jira.request(
+        target.tenant, 'GET', target.path('/comment'), params={'expand': 'properties', 'maxResults': '5000'}
+    )
+    for comment in (listing or {}).get('comments', []):
+        for prop in comment.get('properties') or []:
+            if prop.get('key') == COMMENT_PROPERTY and (prop.get('value') or {}).get('key') == key:
+                return str(comment.get('id'))
+    return None
 
 
 async def _edit(target: Target, index: int, action: EditAction, context: Mapping[str, Any]) -> ActionResult:
@@ -74,6 +106,13 @@ async def _edit(target: Target, index: int, action: EditAction, context: Mapping
 
 
 async def _transition(target: Target, index: int, action: TransitionAction) -> ActionResult:
+    if target.retrying:
+        # An earlier attempt may have moved the issue already: moving it again would fail, or
+        # worse, succeed through another transition.
+        issue = await target.jira.request(target.tenant, 'GET', target.path(), params={'fields': 'status'})
+        status = (((issue or {}).get('fields') or {}).get('status') or {}).get('name')
+        if isinstance(status, str) and status.casefold() == action.to.casefold():
+            return _ok(index, action, {'status': status})
     available = await target.jira.request(target.tenant, 'GET', target.path('/transitions'))
     wanted = action.to.casefold()
     for transition in (available or {}).get('transitions', []):

@@ -63,11 +63,11 @@ class Summary:
     attempts: int = 1
 
 
-async def execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
+async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> Summary:
     started = time.perf_counter()
     structlog.contextvars.bind_contextvars(execution_id=job.execution_id, delivery_id=job.delivery_id)
     try:
-        summary = await _execute(deps, job)
+        summary = await _execute(deps, job, job_try)
     except RetryLater as retry:
         log.info('execution', outcome='retry', reason=retry.reason, defer_seconds=round(retry.defer, 2))
         raise
@@ -85,7 +85,7 @@ async def execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
     return summary
 
 
-async def _execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
+async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary:
     if await state.is_done(deps.redis, job):
         await state.finish(deps.redis, job, 'done')
         return Summary('already-done')
@@ -102,7 +102,7 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob) -> Summary:
         await state.finish(deps.redis, job, 'snapshot-missing')
         return Summary('snapshot-missing')
     try:
-        return await _run_rules(deps, job, tenant, event)
+        return await _run_rules(deps, job, tenant, event, job_try)
     except DATABASE_ERRORS as exc:
         return await _database_down(deps, job, exc)
 
@@ -127,7 +127,7 @@ async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | Non
         return None
 
 
-async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> Summary:
+async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent, job_try: int) -> Summary:
     candidates = [
         s
         for s in await rules.enabled_rules(deps.pool, tenant.client_key)
@@ -140,7 +140,8 @@ async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event:
     pending = [s for s in candidates if s.id not in done_rules]
     progress = await state.load_progress(deps.redis, job)
     attempt = await state.attempts_so_far(deps.redis, job) + 1
-    target = Target(deps.jira, tenant, event.issue.key)
+    # Any earlier start (ours or arq's after a crash) may have acted without recording it.
+    target = Target(deps.jira, tenant, event.issue.key, actor=job.delivery_id, retrying=attempt > 1 or job_try > 1)
 
     async def save(field_name: str, result: ActionResult) -> None:
         await state.save_progress(deps.redis, job, field_name, result)

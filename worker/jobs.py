@@ -14,6 +14,6 @@ async def run_execution(ctx: dict[str, Any], payload: dict[str, Any]) -> None:
     deps: WorkerDeps = ctx['deps']
     job = ExecutionJob.model_validate(payload)
     try:
-        await execute(deps, job)
+        await execute(deps, job, job_try=ctx.get('job_try', 1))
     except RetryLater as retry:
         raise Retry(defer=retry.defer) from None

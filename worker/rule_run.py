@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ async def run_rule(
 ) -> None:
     """Evaluate and act; raises TransientJiraError mid-way (``run`` keeps what was done)."""
     rule, stored = run.stored.rule, run.stored
+    target = dataclasses.replace(target, actor=f'{target.actor}\0{stored.id}\0{stored.version}')
     context: dict[str, Any] = build_context(event, rule_name=rule.name, now=datetime.now(UTC))
     try:
         outcomes = evaluate_conditions(rule.conditions, event, context)

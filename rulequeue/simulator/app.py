@@ -122,7 +122,7 @@ class RestEndpoint:
             return answer(fault.status, fault_body(fault.status), claims=claims, **fault_headers(fault))
         if not parsed:
             return answer(400, errors('Unexpected character: the body is not JSON.'), claims=claims)
-        status, payload = dispatch(self._server, request.method, unquote(path), body)
+        status, payload = dispatch(self._server, request.method, unquote(path), body, query)
         return answer(status, payload, claims=claims)
 
 

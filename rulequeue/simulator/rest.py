@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from rulequeue.simulator import catalog
 from rulequeue.simulator.catalog import JsonObject
@@ -77,7 +78,12 @@ def edit_issue(host: Host, params: dict[str, str], body: Any) -> Answer:
 def list_comments(host: Host, params: dict[str, str], body: Any) -> Answer:
     if params['key'] not in host.state.issues:
         return _NO_ISSUE
-    comments = [{k: v for k, v in c.items() if k != 'properties'} for c in host.state.comments[params['key']]]
+    # Entity properties come back only when asked for, as with Jira's ?expand=properties.
+    with_properties = 'properties' in params.get('expand', '').split(',')
+    comments = [
+        c if with_properties else {k: v for k, v in c.items() if k != 'properties'}
+        for c in host.state.comments[params['key']]
+    ]
     return 200, {'startAt': 0, 'maxResults': 5000, 'total': len(comments), 'comments': comments}
 
 
@@ -172,8 +178,12 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
 )
 
 
-def dispatch(host: Host, method: str, path: str, body: Any) -> Answer:
-    """Route a verified call by its decoded path; 404 for unknown resources, 405 for methods."""
+def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> Answer:
+    """Route a verified call by its decoded path; 404 for unknown resources, 405 for methods.
+
+    Query parameters reach handlers beside the path parameters (only ``expand`` is used).
+    """
+    arguments = {name: values[-1] for name, values in parse_qs(query).items() if name == 'expand'}
     for pattern, handlers in ROUTES:
         match = pattern.fullmatch(path.rstrip('/') or '/')
         if match is None:
@@ -181,5 +191,5 @@ def dispatch(host: Host, method: str, path: str, body: Any) -> Answer:
         handler = handlers.get(method)
         if handler is None:
             return 405, errors(f'Method {method} is not allowed on this resource.')
-        return handler(host, match.groupdict(), body)
+        return handler(host, {**arguments, **match.groupdict()}, body)
     return 404, errors('No REST resource at this path on the simulated Jira site.')
