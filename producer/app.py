@@ -81,6 +81,8 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
             asyncpg.DataError: _bad_data,
             asyncpg.PostgresError: _unavailable,
             asyncpg.InterfaceError: _unavailable,
+            # A connection the server terminated, caught mid-operation by the pool.
+            asyncpg.InternalClientError: _unavailable,
             OSError: _unavailable,
             Exception: _unexpected,
         },

@@ -58,29 +58,40 @@ async def accept_webhook(deps: Deps, tenant: Tenant, delivery_id: str, event: We
     # NX: an existing snapshot means this delivery is already queued or running.
     if not await deps.redis.set(key, sealed, ex=constants.SNAPSHOT_TTL_SECONDS, nx=True):
         return Outcome.DUPLICATE
+    order = constants.order_key(tenant.client_key, event.issue.id)
+    changelog_id = event.changelog.id if event.changelog and str(event.changelog.id or '').isdigit() else 0
+    member = f'{int(changelog_id or 0):020d}:{execution}'
     job = ExecutionJob(
         execution_id=execution,
         client_key=tenant.client_key,
         delivery_id=delivery_id,
         snapshot_key=key,
         received_at=time.time(),
+        order_key=order,
+        order_member=member,
     )
     try:
+        # Registered before the job exists, so the worker always sees its place in line.
+        async with deps.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(order, {member: float(event.timestamp or time.time() * 1000)})
+            pipe.expire(order, constants.SNAPSHOT_TTL_SECONDS)
+            await pipe.execute()
         queued = await queue.enqueue_execution(deps.redis, job)
     except BaseException:
-        await _forget(deps, key)
+        await _forget(deps, key, order, member)
         raise
     if not queued:
         # The job exists but had already purged its snapshot: it is finishing right now.
-        await _forget(deps, key)
+        await _forget(deps, key, order, member)
         return Outcome.DUPLICATE
     return Outcome.ACCEPTED
 
 
-async def _forget(deps: Deps, key: str) -> None:
-    # Best effort: if Redis is failing, the snapshot's TTL is the backstop.
+async def _forget(deps: Deps, key: str, order: str, member: str) -> None:
+    # Best effort: if Redis is failing, the TTLs and the ordering bound are the backstops.
     with contextlib.suppress(Exception):
         await deps.redis.delete(key)
+        await deps.redis.zrem(order, member)
 
 
 def lifecycle_payload(body: dict[str, Any], event: str) -> dict[str, Any]:

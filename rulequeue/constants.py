@@ -34,6 +34,16 @@ PROGRESS_KEY = KEY_PREFIX + ':progress:{execution}'
 # Our own attempt counter; arq's job_try also counts deploys and crashes (arq #267).
 ATTEMPTS_KEY = KEY_PREFIX + ':attempts:{execution}'
 
+# Per-issue order: a ZSET of the issue's pending executions, scored by Jira's timestamp (ms),
+# members '<changelog id, zero-padded>:<execution>' so equal timestamps sort by changelog id.
+ORDER_KEY = KEY_PREFIX + ':order:{tenant}:{issue}'
+# Set on an execution that held back later events of its issue past the ordering bound.
+EVICTED_KEY = KEY_PREFIX + ':evicted:{execution}'
+# How often an execution waiting for an earlier event of its issue was deferred.
+WAITS_KEY = KEY_PREFIX + ':waits:{execution}'
+ORDER_WAIT_SECONDS = 0.2
+DEFAULT_ORDER_HOLD_SECONDS = 900
+
 # Token buckets of the webhook endpoint's rate limits (a hash: tokens, last refill time).
 RATE_TENANT_KEY = KEY_PREFIX + ':rl:tenant:{tenant}'
 RATE_IP_FAILURES_KEY = KEY_PREFIX + ':rl:ip:{ip}'
@@ -54,8 +64,11 @@ JIRA_TIMEOUT_SECONDS = 10.0
 # Per-function arq timeout. The in-progress TTL is this + 10 s, so a killed worker's job is
 # picked up by another within ~70 s (ARQ.md section 12).
 JOB_TIMEOUT_SECONDS = 60
-# arq's own try limit is only a crash-loop backstop; our counter (max_attempts) decides.
-ARQ_MAX_TRIES = 12
+# arq counts every start, ordering waits included; ours decide (max_attempts, and the
+# crash-loop guard below), arq's limit is only a last backstop.
+ARQ_MAX_TRIES = 100_000
+# Starts not explained by our retries or ordering waits are crashes: past this, dead-letter.
+CRASH_LOOP_STARTS = 10
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 JOB_COMPLETION_WAIT_SECONDS = 25
 POLL_DELAY_SECONDS = 0.1
@@ -84,6 +97,10 @@ def snapshot_key(client_key: str, execution: str) -> str:
 def tenant_snapshot_pattern(client_key: str) -> str:
     """SCAN pattern for every queued snapshot of one tenant (used on uninstall)."""
     return SNAPSHOT_KEY.format(tenant=tenant_ref(client_key), execution='*')
+
+
+def order_key(client_key: str, issue_id: str) -> str:
+    return ORDER_KEY.format(tenant=tenant_ref(client_key), issue=digest(issue_id, 24))
 
 
 def snapshot_pattern() -> str:

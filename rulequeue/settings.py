@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     rate_limit_tenant_per_second: float = Field(200.0, ge=0, description='0 turns the per-tenant limit off')
     rate_limit_tenant_burst: int = Field(2000, ge=1)
     rate_limit_failures_per_ip_per_minute: float = Field(60.0, ge=0, description='0 turns the per-IP limit off')
+    order_hold_seconds: float = Field(
+        constants.DEFAULT_ORDER_HOLD_SECONDS, gt=0, description='how long one event may hold back later ones'
+    )
     max_attempts: int = Field(constants.DEFAULT_MAX_ATTEMPTS, ge=1)
     retry_base_seconds: float = Field(constants.DEFAULT_RETRY_BASE_SECONDS, ge=0)
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)

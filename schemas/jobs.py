@@ -14,3 +14,6 @@ class ExecutionJob(BaseModel):
     delivery_id: str
     snapshot_key: str
     received_at: float
+    # Per-issue ordering (absent on jobs queued before ordering existed: they run unordered).
+    order_key: str | None = None
+    order_member: str | None = None

@@ -15,7 +15,7 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from rulequeue import snapshots
+from rulequeue import constants, snapshots
 from rulequeue.crypto import Cipher, DecryptionError
 from rulequeue.errors import JiraError, TransientJiraError
 from rulequeue.settings import Settings
@@ -26,7 +26,7 @@ from schemas.audit import ActionResult, AuditStatus
 from schemas.events import User, WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
-from worker import state
+from worker import ordering, state
 from worker.actions import Target
 from worker.jira import JiraClient
 from worker.matching import in_scope, trigger_matches
@@ -34,7 +34,7 @@ from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
 
 log = structlog.get_logger('rulequeue.worker')
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,13 @@ class WorkerDeps:
 
 
 class RetryLater(Exception):
-    """A transient failure: run the execution again after ``defer`` seconds."""
+    """Run the execution again after ``defer`` seconds: a transient failure, or a wait."""
 
-    def __init__(self, defer: float, reason: str) -> None:
+    def __init__(self, defer: float, reason: str, *, waiting: bool = False) -> None:
         super().__init__(reason)
         self.defer = defer
         self.reason = reason
+        self.waiting = waiting
 
 
 @dataclass
@@ -69,7 +70,13 @@ async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> S
     try:
         summary = await _execute(deps, job, job_try)
     except RetryLater as retry:
-        log.info('execution', outcome='retry', reason=retry.reason, defer_seconds=round(retry.defer, 2))
+        level = log.debug if retry.waiting else log.info
+        level(
+            'execution',
+            outcome='wait' if retry.waiting else 'retry',
+            reason=retry.reason,
+            defer_seconds=round(retry.defer, 2),
+        )
         raise
     finally:
         structlog.contextvars.unbind_contextvars('execution_id', 'delivery_id')
@@ -89,6 +96,7 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
     if await state.is_done(deps.redis, job):
         await state.finish(deps.redis, job, 'done')
         return Summary('already-done')
+    give_up = await _give_up_reason(deps, job, job_try)
     try:
         tenant = await tenants.get_tenant(deps.pool, deps.cipher, job.client_key)
     except DATABASE_ERRORS as exc:
@@ -102,7 +110,7 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
         await state.finish(deps.redis, job, 'snapshot-missing')
         return Summary('snapshot-missing')
     try:
-        return await _run_rules(deps, job, tenant, event, job_try)
+        return await _run_rules(deps, job, tenant, event, job_try, give_up)
     except DATABASE_ERRORS as exc:
         return await _database_down(deps, job, exc)
 
@@ -127,7 +135,30 @@ async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | Non
         return None
 
 
-async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent, job_try: int) -> Summary:
+async def _give_up_reason(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> str | None:
+    """Why this execution must not act (ordering bound passed, crash loop), or None to go on.
+
+    Raises RetryLater (a wait) while an earlier event of the same issue is still pending.
+    """
+    turn = await ordering.take_turn(deps.redis, job, deps.settings.order_hold_seconds)
+    if turn is ordering.Turn.WAIT:
+        raise RetryLater(constants.ORDER_WAIT_SECONDS, 'an earlier event of this issue is pending', waiting=True)
+    if turn is ordering.Turn.EVICTED:
+        return f'held back later events of this issue for more than {deps.settings.order_hold_seconds:g} s'
+    explained = await state.attempts_so_far(deps.redis, job) + await ordering.waits_so_far(deps.redis, job)
+    if job_try - explained > constants.CRASH_LOOP_STARTS:
+        return f'crash loop: started {job_try} times, {job_try - explained} of them never finished'
+    return None
+
+
+async def _run_rules(
+    deps: WorkerDeps,
+    job: ExecutionJob,
+    tenant: Tenant,
+    event: WebhookEvent,
+    job_try: int,
+    give_up: str | None = None,
+) -> Summary:
     candidates = [
         s
         for s in await rules.enabled_rules(deps.pool, tenant.client_key)
@@ -140,12 +171,20 @@ async def _run_rules(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event:
     pending = [s for s in candidates if s.id not in done_rules]
     progress = await state.load_progress(deps.redis, job)
     attempt = await state.attempts_so_far(deps.redis, job) + 1
-    # Any earlier start (ours or arq's after a crash) may have acted without recording it.
-    target = Target(deps.jira, tenant, event.issue.key, actor=job.delivery_id, retrying=attempt > 1 or job_try > 1)
+    # Any earlier start that was not an ordering wait (a retry, a crash) may have acted
+    # without recording it.
+    starts = job_try - await ordering.waits_so_far(deps.redis, job)
+    target = Target(deps.jira, tenant, event.issue.key, actor=job.delivery_id, retrying=attempt > 1 or starts > 1)
 
     async def save(field_name: str, result: ActionResult) -> None:
         await state.save_progress(deps.redis, job, field_name, result)
 
+    if give_up is not None and pending:
+        await _exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up)
+        return Summary('dead-lettered', len(candidates), ['FAILURE'] * len(pending), attempt)
+    if give_up is not None:
+        await state.finish(deps.redis, job, 'dead-lettered')
+        return Summary('dead-lettered', len(candidates), [], attempt)
     statuses: list[str] = []
     for position, stored in enumerate(pending):
         run = RuleRun(stored)

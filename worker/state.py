@@ -61,5 +61,7 @@ async def finish(redis: Redis, job: ExecutionJob, outcome: str) -> None:
     done, progress, attempts = _keys(job)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(done, outcome, ex=constants.DONE_TTL_SECONDS)
-        pipe.delete(job.snapshot_key, progress, attempts)
+        pipe.delete(job.snapshot_key, progress, attempts, constants.WAITS_KEY.format(execution=job.execution_id))
+        if job.order_key and job.order_member:
+            pipe.zrem(job.order_key, job.order_member)
         await pipe.execute()
