@@ -68,9 +68,19 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
         ],
         'cron_jobs': [
             # One run per slot across all workers (arq dedupes cron jobs by id).
-            cron(sweep_job, name='rulequeue:sweep', minute=set(range(0, 60, 5)), unique=True, run_at_startup=False)
+            cron(
+                sweep_job,
+                name='rulequeue:sweep',
+                minute=set(range(0, 60, 5)),
+                unique=True,
+                run_at_startup=False,
+                timeout=constants.JOB_TIMEOUT_SECONDS,
+            )
         ],
         'queue_name': constants.QUEUE_NAME,
+        # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only
+        # then lets another worker take over a killed one's job (arq #402): keep every timeout here.
+        'job_timeout': constants.JOB_TIMEOUT_SECONDS,
         'redis_settings': queue.redis_settings(settings),
         'job_serializer': queue.serialize,
         'job_deserializer': queue.deserialize,

@@ -39,3 +39,16 @@ async def test_sweeper_removes_only_orphans_past_the_grace(redis: aioredis.Redis
     assert await sweep_snapshots(redis) == 1
     assert not await redis.exists(orphan)
     assert await redis.exists(fresh_orphan, queued, running) == 3
+
+
+def test_a_killed_workers_job_is_taken_over_within_90_seconds() -> None:
+    """arq lets another worker take a job once its in-progress key expires: the largest
+    timeout registered on the worker plus 10 s. Every timeout must keep that under 90 s."""
+    from arq.worker import Worker
+
+    from tests.conftest import make_settings
+    from worker.settings import build_worker_settings
+
+    worker = Worker(**build_worker_settings(make_settings('public'), handle_signals=False))
+    assert worker.in_progress_timeout_s == 60 + 10
+    assert worker.in_progress_timeout_s < 90
