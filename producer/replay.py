@@ -9,9 +9,7 @@ is the issue's current one, so a ``to`` filter matches only if the issue is stil
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,21 +21,7 @@ from rulequeue.settings import Settings
 from rulequeue.store import dead_letters, tenants
 from schemas.events import WebhookEvent
 from worker.jira import JiraClient
-
-
-def _event_body(envelope: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
-    status = ((issue.get('fields') or {}).get('status') or {}).get('name')
-    items = []
-    for item in envelope.get('changelog', {}).get('items', []):
-        is_status = 'status' in (item.get('field'), item.get('fieldId'))
-        items.append({**item, 'toString': status} if is_status else item)
-    return {
-        'timestamp': int(time.time() * 1000),
-        'webhookEvent': envelope['webhookEvent'],
-        'issue_event_type_name': envelope.get('issue_event_type_name'),
-        'issue': issue,
-        'changelog': {'id': None, 'items': items} if items else None,
-    }
+from worker.reconcile import event_body
 
 
 async def replay(settings: Settings, letter_id: int, *, http: httpx.AsyncClient | None = None) -> str:
@@ -51,7 +35,7 @@ async def replay(settings: Settings, letter_id: int, *, http: httpx.AsyncClient 
             raise RulequeueError('the tenant is not installed and enabled: nothing to replay against')
         jira = JiraClient(http or own_http, app_key=settings.app_key, timeout=settings.jira_timeout_seconds)
         issue = await jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(letter["issue_key"], safe="")}')
-        body = _event_body(letter['envelope'], issue)
+        body = event_body(letter['envelope'], issue)
         event = WebhookEvent.model_validate(body)
         delivery_id = f'replay-{letter_id}-{uuid.uuid4().hex[:8]}'
         outcome = await accept_webhook(deps, tenant, delivery_id, event, json.dumps(body).encode())

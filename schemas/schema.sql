@@ -70,3 +70,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replay_delivery_id text,
     UNIQUE (client_key, delivery_id)
 );
+
+-- Every accepted webhook delivery (ids, event type, times, state; never the snapshot), so a
+-- delivery whose job Redis lost can be found and run again by the reconciler.
+CREATE TABLE IF NOT EXISTS deliveries (
+    client_key    text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    delivery_id   text NOT NULL,
+    execution_id  text NOT NULL,
+    issue_key     text NOT NULL,
+    issue_id      text NOT NULL,
+    envelope      jsonb NOT NULL,
+    state         text NOT NULL DEFAULT 'accepted',
+    requeued      integer NOT NULL DEFAULT 0,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz,
+    PRIMARY KEY (client_key, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending_idx ON deliveries (received_at) WHERE state = 'accepted';

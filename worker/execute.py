@@ -7,6 +7,7 @@ retries exhausted) always end in :func:`worker.state.finish`, which purges the s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from rulequeue import constants, snapshots
 from rulequeue.crypto import Cipher, DecryptionError
 from rulequeue.errors import JiraError, TransientJiraError
 from rulequeue.settings import Settings
-from rulequeue.store import audit, dead_letters, rules, tenants
+from rulequeue.store import audit, dead_letters, deliveries, rules, tenants
 from rulequeue.store.db import Pool
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, AuditStatus
@@ -94,7 +95,7 @@ async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> S
 
 async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary:
     if await state.is_done(deps.redis, job):
-        await state.finish(deps.redis, job, 'done')
+        await _finish(deps, job, 'done')
         return Summary('already-done')
     give_up = await _give_up_reason(deps, job, job_try)
     try:
@@ -103,11 +104,11 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
         return await _database_down(deps, job, exc)
     if tenant is None or tenant.state != 'installed':
         # Uninstalled or disabled: the tenant's rules are paused; the event is dropped.
-        await state.finish(deps.redis, job, 'tenant-inactive')
+        await _finish(deps, job, 'tenant-inactive')
         return Summary('tenant-inactive')
     event = await _load_event(deps, job)
     if event is None:
-        await state.finish(deps.redis, job, 'snapshot-missing')
+        await _finish(deps, job, 'snapshot-missing')
         return Summary('snapshot-missing')
     try:
         return await _run_rules(deps, job, tenant, event, job_try, give_up)
@@ -122,7 +123,7 @@ async def _database_down(deps: WorkerDeps, job: ExecutionJob, exc: Exception) ->
     if retry is not None:
         raise retry from None
     log.error('execution abandoned', reason=reason)
-    await state.finish(deps.redis, job, 'abandoned')
+    await _finish(deps, job, 'abandoned')
     return Summary('abandoned')
 
 
@@ -133,6 +134,17 @@ async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | Non
     except (DecryptionError, ValidationError, ValueError) as exc:
         log.error('snapshot unreadable', error=type(exc).__name__)
         return None
+
+
+async def _finish(deps: WorkerDeps, job: ExecutionJob, outcome: str) -> None:
+    """End the execution: its delivery record first (best effort), then the purge in Redis.
+
+    If Postgres is down at this moment the record stays 'accepted'; the reconciler later
+    finds the done marker and closes it.
+    """
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await deliveries.finished(deps.pool, job.client_key, job.delivery_id, outcome)
+    await state.finish(deps.redis, job, outcome)
 
 
 async def _give_up_reason(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> str | None:
@@ -183,7 +195,7 @@ async def _run_rules(
         await _exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up)
         return Summary('dead-lettered', len(candidates), ['FAILURE'] * len(pending), attempt)
     if give_up is not None:
-        await state.finish(deps.redis, job, 'dead-lettered')
+        await _finish(deps, job, 'dead-lettered')
         return Summary('dead-lettered', len(candidates), [], attempt)
     statuses: list[str] = []
     for position, stored in enumerate(pending):
@@ -198,7 +210,7 @@ async def _run_rules(
             return Summary('retries-exhausted', len(candidates), [*statuses, 'FAILURE'], attempt)
         await audit.record(deps.pool, run.entry(job, event, attempt))
         statuses.append(run.status().value)
-    await state.finish(deps.redis, job, 'done')
+    await _finish(deps, job, 'done')
     return Summary('done', len(candidates), statuses, attempt)
 
 
@@ -242,7 +254,7 @@ async def _exhausted(
         error=reason,
         attempts=attempts,
     )
-    await state.finish(deps.redis, job, 'retries-exhausted')
+    await _finish(deps, job, 'retries-exhausted')
 
 
 async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:

@@ -22,6 +22,7 @@ from worker.execute import WorkerDeps
 from worker.jira import JiraClient
 from worker.jobs import run_execution
 from worker.maintenance import check_redis, sweep_job
+from worker.reconcile import reconcile_job
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -75,7 +76,15 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 unique=True,
                 run_at_startup=False,
                 timeout=constants.JOB_TIMEOUT_SECONDS,
-            )
+            ),
+            cron(
+                reconcile_job,
+                name='rulequeue:reconcile',
+                second=0,
+                unique=True,
+                run_at_startup=False,
+                timeout=constants.JOB_TIMEOUT_SECONDS,
+            ),
         ],
         'queue_name': constants.QUEUE_NAME,
         # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only

@@ -66,4 +66,4 @@ async def test_migrate_is_idempotent(system: System) -> None:
     tables = await system.pool.fetch(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1', system.settings.database_schema
     )
-    assert {t['table_name'] for t in tables} == {'tenants', 'rules', 'audit_log', 'dead_letters'}
+    assert {t['table_name'] for t in tables} == {'tenants', 'rules', 'audit_log', 'dead_letters', 'deliveries'}

@@ -1,0 +1,74 @@
+"""Admitting a delivery: the one path from an event to a queued execution.
+
+Used by the webhook endpoint, by ``rulequeue dlq replay`` and by the reconciler. In order:
+the delivery is recorded in Postgres (so it can never be forgotten), the encrypted snapshot
+is stored (SET NX: an existing one means the delivery is already in flight), the execution
+takes its place in its issue's line, and the arq job is enqueued under a deterministic id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from enum import StrEnum
+
+from arq.connections import ArqRedis
+
+from rulequeue import constants, queue, snapshots
+from rulequeue.crypto import Cipher
+from rulequeue.store import deliveries
+from rulequeue.store.db import Pool
+from schemas.events import WebhookEvent
+from schemas.jobs import ExecutionJob
+
+
+class Outcome(StrEnum):
+    ACCEPTED = 'accepted'
+    DUPLICATE = 'duplicate'
+    IGNORED = 'ignored'
+
+
+async def admit(
+    redis: ArqRedis, pool: Pool, cipher: Cipher, client_key: str, delivery_id: str, event: WebhookEvent, body: bytes
+) -> Outcome:
+    execution = constants.execution_id(client_key, delivery_id)
+    if await redis.exists(constants.DONE_KEY.format(execution=execution)):
+        return Outcome.DUPLICATE
+    await deliveries.record(pool, client_key, delivery_id, execution, event)
+    key = constants.snapshot_key(client_key, execution)
+    if not await redis.set(key, snapshots.seal(cipher, client_key, body), ex=constants.SNAPSHOT_TTL_SECONDS, nx=True):
+        return Outcome.DUPLICATE
+    order = constants.order_key(client_key, event.issue.id)
+    changelog_id = event.changelog.id if event.changelog and str(event.changelog.id or '').isdigit() else 0
+    member = f'{int(changelog_id or 0):020d}:{execution}'
+    job = ExecutionJob(
+        execution_id=execution,
+        client_key=client_key,
+        delivery_id=delivery_id,
+        snapshot_key=key,
+        received_at=time.time(),
+        order_key=order,
+        order_member=member,
+    )
+    try:
+        # Registered before the job exists, so the worker always sees its place in line.
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(order, {member: float(event.timestamp or time.time() * 1000)})
+            pipe.expire(order, constants.SNAPSHOT_TTL_SECONDS)
+            await pipe.execute()
+        queued = await queue.enqueue_execution(redis, job)
+    except BaseException:
+        await _forget(redis, key, order, member)
+        raise
+    if not queued:
+        # The job exists but had already purged its snapshot: it is finishing right now.
+        await _forget(redis, key, order, member)
+        return Outcome.DUPLICATE
+    return Outcome.ACCEPTED
+
+
+async def _forget(redis: ArqRedis, key: str, order: str, member: str) -> None:
+    # Best effort: if Redis is failing, the TTLs and the ordering bound are the backstops.
+    with contextlib.suppress(Exception):
+        await redis.delete(key)
+        await redis.zrem(order, member)

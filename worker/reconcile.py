@@ -1,0 +1,96 @@
+"""The reconciler: accepted deliveries that neither ran nor are queued get run again.
+
+Redis can lose data (a restart without AOF, a failover to a lagging replica, eviction); arq
+cannot notice (arq #300). Every delivery is recorded in Postgres when it is accepted; once a
+minute one worker looks for records still 'accepted' after a deadline whose job is neither
+queued, running nor done, reads the issue again from Jira with a signed call (the snapshot is
+gone with the job) and admits it again under the same delivery id, so it runs once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+
+from rulequeue import constants, intake
+from rulequeue.errors import JiraError
+from rulequeue.store import deliveries, tenants
+from schemas.events import WebhookEvent
+from worker.execute import WorkerDeps
+
+log = structlog.get_logger('rulequeue.worker')
+DEADLINE_SECONDS = 120.0
+
+
+def event_body(envelope: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+    """A webhook body from a stored envelope (event type, changed field names) and a fresh issue.
+
+    For a status change the new status is the issue's current one, so a transition trigger's
+    ``to`` filter matches only if the issue is still there.
+    """
+    status = ((issue.get('fields') or {}).get('status') or {}).get('name')
+    items = []
+    for item in envelope.get('changelog', {}).get('items', []):
+        is_status = 'status' in (item.get('field'), item.get('fieldId'))
+        items.append({**item, 'toString': status} if is_status else item)
+    return {
+        'timestamp': int(time.time() * 1000),
+        'webhookEvent': envelope['webhookEvent'],
+        'issue_event_type_name': envelope.get('issue_event_type_name'),
+        'issue': issue,
+        'changelog': {'id': None, 'items': items} if items else None,
+    }
+
+
+async def reconcile(deps: WorkerDeps, *, deadline_seconds: float = DEADLINE_SECONDS) -> int:
+    """Re-admit lost deliveries; returns how many were queued again."""
+    requeued = 0
+    for row in await deliveries.overdue(deps.pool, deadline_seconds):
+        execution = row['execution_id']
+        done = await deps.redis.get(constants.DONE_KEY.format(execution=execution))
+        if done is not None:
+            await deliveries.finished(deps.pool, row['client_key'], row['delivery_id'], done.decode())
+            continue
+        if await deps.redis.exists(f'arq:job:{execution}', f'arq:in-progress:{execution}'):
+            continue  # still queued, deferred or running
+        if await _readmit(deps, row):
+            requeued += 1
+    await deliveries.prune(deps.pool)
+    if requeued:
+        log.warning('lost deliveries queued again', count=requeued)
+    return requeued
+
+
+async def _readmit(deps: WorkerDeps, row: dict[str, Any]) -> bool:
+    tenant = await tenants.get_tenant(deps.pool, deps.cipher, row['client_key'])
+    if tenant is None or not tenant.active:
+        await deliveries.finished(deps.pool, row['client_key'], row['delivery_id'], 'tenant-inactive')
+        return False
+    try:
+        issue = await deps.jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(row["issue_key"], safe="")}')
+    except JiraError as exc:
+        log.warning('reconciler could not read the issue', status=exc.status, delivery_id=row['delivery_id'])
+        return False  # tried again on the next run
+    body = event_body(row['envelope'], issue)
+    event = WebhookEvent.model_validate(body)
+    await deliveries.count_requeue(deps.pool, row['client_key'], row['delivery_id'])
+    outcome = await intake.admit(
+        deps.redis,  # type: ignore[arg-type]  # arq gives workers an ArqRedis
+        deps.pool,
+        deps.cipher,
+        tenant.client_key,
+        row['delivery_id'],
+        event,
+        json.dumps(body).encode(),
+    )
+    return outcome is intake.Outcome.ACCEPTED
+
+
+async def reconcile_job(ctx: dict[str, Any]) -> int:
+    """The arq cron entry point."""
+    deps: WorkerDeps = ctx['deps']
+    return await reconcile(deps)
