@@ -31,6 +31,11 @@ DATABASE_URL = os.environ.get('TEST_DATABASE_URL', 'postgresql://postgres@127.0.
 TEST_DATABASES = range(9, 16)
 
 
+def _release(client: redis.Redis, lock: str) -> None:
+    client.delete(lock)
+    client.close()
+
+
 @functools.cache
 def redis_url() -> str:
     """A Redis database of this test process's own, so concurrent test runs never share a queue.
@@ -43,8 +48,9 @@ def redis_url() -> str:
     for number in TEST_DATABASES:
         lock = f'rulequeue-test-db:{number}'
         if client.set(lock, os.getpid(), nx=True, ex=3600):
-            atexit.register(client.delete, lock)
+            atexit.register(_release, client, lock)
             return f'redis://127.0.0.1:6379/{number}'
+    client.close()
     raise RuntimeError(f'every test Redis database {list(TEST_DATABASES)} is claimed by another run')
 
 
