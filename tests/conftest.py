@@ -12,6 +12,7 @@ import functools
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -21,6 +22,9 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from rulequeue.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.harness import System
 
 # Property-based tests: a bounded budget in CI; `make fuzz` runs the long profile.
 settings.register_profile('ci', max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,3 +100,12 @@ def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overr
         **overrides,
     }
     return load_settings(**values)
+
+
+@pytest.fixture(name='system')
+async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
+    """The whole system, installed: simulator, producer over HTTP, a drainable worker."""
+    from tests.harness import running_system  # here: the harness imports this module
+
+    async with running_system(schema) as system:
+        yield system

@@ -6,23 +6,15 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from rulequeue.simulator import ALICE
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System, running_system, snapshot_keys
+from tests.harness import System, snapshot_keys
 
 RULEQUEUE = str(Path(sys.executable).parent / 'rulequeue')
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 @pytest.mark.timeout(150)

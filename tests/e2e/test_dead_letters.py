@@ -6,24 +6,16 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from producer.replay import replay
 from rulequeue.simulator import ALICE
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System, running_system, snapshot_keys
+from tests.harness import System, snapshot_keys
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 async def _cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,21 +7,12 @@ property on the comment it made, the issue's current status for a transition).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import redis.asyncio as aioredis
 
 from rulequeue import constants
 from rulequeue.simulator import ALICE
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System, redis_keys, running_system
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
+from tests.harness import System, redis_keys
 
 
 async def test_retry_after_lost_progress_does_not_repeat_comment_or_transition(

@@ -5,24 +5,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from rulequeue.simulator import ALICE
 from rulequeue.store.db import migrate
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System, running_system, snapshot_keys
+from tests.harness import System, snapshot_keys
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 async def _run(command: list[str], env: dict[str, str], *, limit_seconds: float) -> subprocess.CompletedProcess[str]:

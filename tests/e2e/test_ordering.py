@@ -13,12 +13,6 @@ from rulequeue.simulator import ALICE, BOB
 from tests.harness import System, running_system, snapshot_keys
 
 
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
-
-
 @pytest.fixture(name='impatient')
 async def _impatient(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
     # A one-second ordering bound and a retry budget that would otherwise outlast the test.

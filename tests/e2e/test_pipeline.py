@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from rulequeue.connect.qsh import query_hash
 from rulequeue.simulator import ALICE, BOB
-from tests.harness import System, redis_keys, running_system, snapshot_keys
+from tests.harness import System, redis_keys, snapshot_keys
 
 TRIAGE = {
     'name': 'Triage new bugs',
@@ -43,12 +41,6 @@ ALL_FAIL = {
     'trigger': {'type': 'field_value_changed', 'fields': ['Summary']},
     'actions': [{'type': 'edit', 'fields': {'priority': {'name': 'Apocalyptic'}}}],
 }
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 def _app_calls(system: System) -> list[tuple[str, str]]:

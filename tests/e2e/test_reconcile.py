@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 import redis.asyncio as aioredis
 
 from rulequeue.crypto import Cipher
 from rulequeue.simulator import ALICE
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System, running_system, snapshot_keys
+from tests.harness import System, snapshot_keys
 from worker.execute import WorkerDeps
 from worker.jira import JiraClient
 from worker.reconcile import reconcile
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 async def test_delivery_lost_by_redis_is_run_again(system: System, redis: aioredis.Redis) -> None:

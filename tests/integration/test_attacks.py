@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -28,12 +27,6 @@ from rulequeue.simulator import ALICE, JiraSimulator
 from tests.harness import System, redis_keys, running_system
 
 WEBHOOK = '/webhooks/jira'
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 def _event(key: str = 'PROJ-1') -> dict[str, Any]:

@@ -11,17 +11,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import redis.asyncio as aioredis
 
 from rulequeue.connect.qsh import query_hash
 from rulequeue.connect.tokens import sign_tenant_request
-from tests.harness import System, redis_keys, running_system
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
+from tests.harness import System, redis_keys
 
 
 async def _nothing_stored(system: System) -> None:

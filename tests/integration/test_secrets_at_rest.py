@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ from tests.conftest import SECRET_KEY
 from tests.harness import System, redis_keys, running_system
 
 NEW_KEY = 'rotated-key-0123456789abcdef-0123456789abcdef'
-
-
-@pytest.fixture(name='system')
-async def _system(schema: str, redis: aioredis.Redis) -> AsyncIterator[System]:
-    async with running_system(schema) as system:
-        yield system
 
 
 async def test_rotate_keys_re_encrypts_secrets_and_old_key_can_go(system: System) -> None:
