@@ -67,3 +67,12 @@ class WebhookEvent(_Open):
     issue: Issue
     changelog: Changelog | None = None
     comment: Comment | None = None
+
+    def actor(self) -> dict[str, Any]:
+        """Who caused the event, as Jira sent it: ``user``, or for comment events (which carry
+        no ``user``) the comment's author (``updateAuthor`` for an edited comment)."""
+        data = self.model_dump(mode='json', by_alias=True, exclude_unset=True)
+        comment = data.get('comment') or {}
+        edited = comment.get('updateAuthor') if self.webhookEvent == 'comment_updated' else None
+        actor = data.get('user') or edited or comment.get('author') or {}
+        return actor if isinstance(actor, dict) else {}

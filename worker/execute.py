@@ -24,7 +24,7 @@ from rulequeue.store import audit, dead_letters, deliveries, rules, tenants
 from rulequeue.store.db import Pool
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, AuditStatus
-from schemas.events import User, WebhookEvent
+from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
 from worker import ordering, state
@@ -258,15 +258,9 @@ async def _exhausted(
 
 
 async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:
-    """Was this event caused by our own app user (so rules without allow_rule_trigger skip it)?
-
-    Issue events name the actor in ``user``; comment events carry no ``user`` and name it as
-    the comment's ``author``.
-    """
-    user = event.user
-    if user is None and event.comment is not None and isinstance(event.comment.model_extra, dict):
-        user = User.model_validate(event.comment.model_extra.get('author') or {})
-    if user is None or user.accountType != 'app':
+    """Was this event caused by our own app user (so rules without allow_rule_trigger skip it)?"""
+    actor = event.actor()
+    if actor.get('accountType') != 'app':
         return False
     app_account = tenant.app_account_id
     if app_account is None:
@@ -282,4 +276,4 @@ async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, ev
         app_account = str((myself or {}).get('accountId') or '')
         if app_account:
             await tenants.set_app_account_id(deps.pool, tenant.client_key, app_account)
-    return user.accountId == app_account
+    return actor.get('accountId') == app_account

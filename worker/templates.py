@@ -67,8 +67,7 @@ def build_context(event: WebhookEvent, *, rule_name: str, now: datetime) -> dict
     # exclude_unset: the context is what Jira sent, not our models' defaults.
     data = event.model_dump(mode='json', by_alias=True, exclude_unset=True)
     comment = data.get('comment') or {}
-    author = comment.get('updateAuthor') if event.webhookEvent == 'comment_updated' else None
-    initiator = data.get('user') or author or comment.get('author') or {}
+    initiator = event.actor()
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     return {
         'issue': data['issue'],
