@@ -28,14 +28,13 @@ def _producer(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from arq.worker import run_worker
-
+    from worker.resilient import ResilientWorker
     from worker.settings import build_worker_settings
 
     overrides = {} if args.concurrency is None else {'worker_concurrency': args.concurrency}
     settings = _settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
-    run_worker(build_worker_settings(settings), burst=args.burst)
+    ResilientWorker(**build_worker_settings(settings, burst=args.burst)).run()
     return 0
 
 

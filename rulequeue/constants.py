@@ -64,6 +64,7 @@ JIRA_TIMEOUT_SECONDS = 10.0
 # Per-function arq timeout. The in-progress TTL is this + 10 s, so a killed worker's job is
 # picked up by another within ~70 s (ARQ.md section 12).
 JOB_TIMEOUT_SECONDS = 60
+REDIS_DOWN_RETRY_SECONDS = 1.0  # a worker's pause between polls while Redis is unreachable
 # arq counts every start, ordering waits included; ours decide (max_attempts, and the
 # crash-loop guard below), arq's limit is only a last backstop.
 ARQ_MAX_TRIES = 100_000

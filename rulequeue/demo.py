@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from arq.worker import Worker
 
 from rulequeue import constants, demo_report
 from rulequeue.embedded import embedded_postgres, embedded_redis
@@ -94,6 +93,7 @@ async def run_demo(events: int = 200, seed: int = 7, out: Any = None) -> int:
 
 async def _run(settings: Settings, port: int, events: int, seed: int, notes: list[str], out: Any) -> int:
     from producer.app import create_app
+    from worker.resilient import ResilientWorker
     from worker.settings import build_worker_settings
 
     sim = JiraSimulator()
@@ -102,7 +102,7 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
         pool = await create_pool(settings.database_url, schema=settings.database_schema)
         await migrate(pool, schema=settings.database_schema)
         redis = aioredis.Redis.from_url(settings.redis_url)
-        worker = Worker(**build_worker_settings(settings, handle_signals=False, poll_delay=0.05))
+        worker = ResilientWorker(**build_worker_settings(settings, handle_signals=False, poll_delay=0.05))
         worker_task = asyncio.create_task(worker.main())
         try:
             async with serve_in_background(create_app(settings), port=port) as url, httpx.AsyncClient() as http:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)
     jira_timeout_seconds: float = Field(constants.JIRA_TIMEOUT_SECONDS, gt=0)
     worker_concurrency: int = Field(constants.DEFAULT_CONCURRENCY, ge=1)
+    job_timeout_seconds: int = Field(
+        constants.JOB_TIMEOUT_SECONDS,
+        ge=1,
+        description="one execution's time limit; a killed worker's job is resumed this + 10 s later",
+    )
     job_completion_wait_seconds: int = Field(constants.JOB_COMPLETION_WAIT_SECONDS, ge=0)
     log_format: Literal['auto', 'json', 'console'] = 'auto'
     log_level: Literal['debug', 'info', 'warning', 'error'] = 'info'

@@ -63,7 +63,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
             func(
                 run_execution,
                 name=constants.JOB_FUNCTION,
-                timeout=constants.JOB_TIMEOUT_SECONDS,
+                timeout=settings.job_timeout_seconds,
                 max_tries=constants.ARQ_MAX_TRIES,
             )
         ],
@@ -75,7 +75,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 minute=set(range(0, 60, 5)),
                 unique=True,
                 run_at_startup=False,
-                timeout=constants.JOB_TIMEOUT_SECONDS,
+                timeout=settings.job_timeout_seconds,
             ),
             cron(
                 reconcile_job,
@@ -83,13 +83,13 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 second=0,
                 unique=True,
                 run_at_startup=False,
-                timeout=constants.JOB_TIMEOUT_SECONDS,
+                timeout=settings.job_timeout_seconds,
             ),
         ],
         'queue_name': constants.QUEUE_NAME,
         # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only
         # then lets another worker take over a killed one's job (arq #402): keep every timeout here.
-        'job_timeout': constants.JOB_TIMEOUT_SECONDS,
+        'job_timeout': settings.job_timeout_seconds,
         'redis_settings': queue.redis_settings(settings),
         'job_serializer': queue.serialize,
         'job_deserializer': queue.deserialize,

@@ -77,3 +77,51 @@ async def test_worker_retries_through_a_postgres_outage(redis: object) -> None:
         entries = await system.audit()
         assert [e['status'] for e in entries] == ['SUCCESS']
         assert entries[0]['attempts'] > 1
+
+
+@pytest.mark.timeout(90)
+async def test_postgres_stopped_mid_execution_then_started_runs_it_once(redis: object) -> None:
+    """A real Postgres shutdown under a worker process: the execution retries, nothing repeats."""
+    import asyncio
+    import signal
+    import sys
+    from pathlib import Path
+
+    from rulequeue.embedded import postgres_server
+    from rulequeue.simulator import ALICE
+    from tests.e2e.test_pipeline import TRIAGE
+
+    async with (
+        postgres_server() as server,
+        running_system('public', database_url=server.url, max_attempts=50) as system,
+    ):
+        await system.add_rule(TRIAGE)
+        env = system.env(MAX_ATTEMPTS='50', RETRY_BASE_SECONDS='0.2', RETRY_CAP_SECONDS='1')
+        rulequeue = str(Path(sys.executable).parent / 'rulequeue')
+        worker = await asyncio.create_subprocess_exec(
+            rulequeue, 'worker', env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            system.sim.delay_seconds = 1.0  # the execution is in its Jira calls when Postgres stops
+            issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='x', reporter=ALICE)
+            await asyncio.sleep(0.5)
+            await server.stop()  # fast shutdown: every session ends, new ones are refused
+            await asyncio.sleep(4.0)
+            await server.start()
+            system.sim.delay_seconds = 0.0
+            entries: list[dict[str, object]] = []
+            for _ in range(300):
+                entries = await system.audit()
+                if entries:
+                    break
+                await asyncio.sleep(0.1)
+            assert worker.returncode is None, 'the worker exited while Postgres was down'
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = await worker.communicate()
+        assert worker.returncode == 0, stderr.decode()[-2000:]
+        assert [e['status'] for e in entries] == ['SUCCESS']
+        assert entries[0]['attempts'] > 1, 'Postgres stopped while nothing needed it'
+        assert len(system.sim.comments[issue['key']]) == 1
+        transitions = [c for c in system.sim.calls if c.method == 'POST' and c.path.endswith('/transitions')]
+        assert len([c for c in transitions if c.status == 204]) == 1
