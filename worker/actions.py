@@ -17,6 +17,7 @@ from rulequeue.errors import PermanentJiraError, TemplateError
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, ActionStatus
 from schemas.rules import Action, AssignAction, CommentAction, EditAction, LogAction, TransitionAction
+from worker.already_applied import edit_in_effect, edited_field_names
 from worker.edits import plan_edit
 from worker.jira import JiraClient
 from worker.templates import render
@@ -101,8 +102,18 @@ async def _comment_made_by(target: Target, key: str) -> str | None:
 
 async def _edit(target: Target, index: int, action: EditAction, context: Mapping[str, Any]) -> ActionResult:
     plan = plan_edit(action, context)
+    if target.retrying and await _current_fields_hold(target, plan.payload):
+        return _ok(index, action, plan.changes, plan.unknown_paths)  # an earlier attempt's edit took effect
     await target.jira.request(target.tenant, 'PUT', target.path(), json=plan.payload)
     return _ok(index, action, plan.changes, plan.unknown_paths)
+
+
+async def _current_fields_hold(target: Target, payload: dict[str, Any]) -> bool:
+    names = edited_field_names(payload)
+    if not names:
+        return False
+    issue = await target.jira.request(target.tenant, 'GET', target.path(), params={'fields': ','.join(names)})
+    return edit_in_effect(payload, (issue or {}).get('fields') or {})
 
 
 async def _transition(target: Target, index: int, action: TransitionAction) -> ActionResult:
@@ -125,8 +136,14 @@ async def _transition(target: Target, index: int, action: TransitionAction) -> A
 
 
 async def _assign(target: Target, index: int, action: AssignAction) -> ActionResult:
+    if target.retrying and await _current_fields_hold(target, {'fields': {'assignee': _assignee(action)}}):
+        return _ok(index, action, {'assignee': action.account_id})
     await target.jira.request(target.tenant, 'PUT', target.path('/assignee'), json={'accountId': action.account_id})
     return _ok(index, action, {'assignee': action.account_id})
+
+
+def _assignee(action: AssignAction) -> dict[str, Any] | None:
+    return None if action.account_id is None else {'accountId': action.account_id}
 
 
 def _log(index: int, action: LogAction, context: Mapping[str, Any]) -> ActionResult:

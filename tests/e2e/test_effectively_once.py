@@ -39,3 +39,42 @@ async def test_retry_after_lost_progress_does_not_repeat_comment_or_transition(
     [entry] = await system.audit()
     assert entry['status'] == 'SUCCESS'
     assert entry['actions'][0]['changes']['comment_id'] == comments[0]['id']
+
+
+async def test_retry_after_lost_progress_does_not_repeat_an_edit_or_assign_in_effect(
+    system: System, redis: aioredis.Redis
+) -> None:
+    edit = {'type': 'edit', 'fields': {'labels': {'add': ['triage']}, 'priority': {'name': 'High'}}}
+    assign = {'type': 'assign', 'account_id': ALICE['accountId']}
+    await system.add_rule({**TRIAGE, 'actions': [edit, assign, TRIAGE['actions'][0]]})
+    # The edit and the assign go through; the comment answers 503 and ends attempt one.
+    system.sim.fail_next(status=503, times=1, method='POST', path_contains='/comment')
+    issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='s', reporter=ALICE)
+    await system.drain(max_burst_jobs=1)
+    for key in await redis_keys(system.settings, constants.PROGRESS_KEY.format(execution='*')):
+        await redis.delete(key)
+    await system.drain()
+    path = f'/rest/api/2/issue/{issue["key"]}'
+    served = [(c.method, c.path) for c in system.sim.calls if 200 <= c.status < 300 and c.method == 'PUT']
+    assert served == [('PUT', path), ('PUT', path + '/assignee')], 'a write in effect was sent again'
+    fields = system.sim.issues[issue['key']]['fields']
+    assert 'triage' in fields['labels']
+    assert fields['assignee']['accountId'] == ALICE['accountId']
+    [entry] = await system.audit()
+    assert entry['status'] == 'SUCCESS'
+    assert len(system.sim.comments[issue['key']]) == 1
+
+
+async def test_retry_sends_an_edit_again_when_someone_undid_it(system: System, redis: aioredis.Redis) -> None:
+    edit = {'type': 'edit', 'fields': {'labels': {'add': ['triage']}}}
+    await system.add_rule({**TRIAGE, 'actions': [edit, TRIAGE['actions'][0]]})
+    system.sim.fail_next(status=503, times=1, method='POST', path_contains='/comment')
+    issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='s', reporter=ALICE)
+    await system.drain(max_burst_jobs=1)
+    for key in await redis_keys(system.settings, constants.PROGRESS_KEY.format(execution='*')):
+        await redis.delete(key)
+    system.sim.state.edit(issue['key'], {}, {'labels': [{'remove': 'triage'}]})  # a person, no webhook
+    await system.drain()
+    assert 'triage' in system.sim.issues[issue['key']]['fields']['labels']
+    puts = [c for c in system.sim.calls if c.method == 'PUT' and 200 <= c.status < 300]
+    assert len(puts) == 2
