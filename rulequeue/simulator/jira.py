@@ -19,6 +19,7 @@ from rulequeue.simulator.catalog import ALICE, JsonObject
 from rulequeue.simulator.connect import AppRegistration, ConnectLink
 from rulequeue.simulator.edits import FieldErrors
 from rulequeue.simulator.keys import InstallSigner
+from rulequeue.simulator.redelivery import Delivery, deliver
 from rulequeue.simulator.state import Change, SimulatorError, SiteState, friendly_edit
 
 User = Mapping[str, Any]
@@ -40,6 +41,9 @@ class JiraSimulator:
         emit_app_events: Whether the app's own changes come back as webhooks, as in real Jira.
         last_webhook_body: The body of the last :meth:`send_webhook` delivery.
         last_delivery_id: Its ``X-Atlassian-Webhook-Identifier``.
+        webhook_retry_delays: Seconds before each re-delivery of a webhook the app answered
+            with a retryable status (none by default: one attempt, as tests expect).
+        deliveries: Every webhook sent for a change of an issue, with each attempt's status.
     """
 
     def __init__(
@@ -69,6 +73,8 @@ class JiraSimulator:
         self.emit_app_events = False
         self.last_webhook_body: JsonObject | None = None
         self.last_delivery_id: str | None = None
+        self.webhook_retry_delays: tuple[float, ...] = ()
+        self.deliveries: list[Delivery] = []
         self._base_url: str | None = None
         self._http: httpx.AsyncClient | None = None
         self._app_events = AppEventSender(self._link, self._client)
@@ -241,8 +247,26 @@ class JiraSimulator:
         app = self._link.app
         if app is None or self._link.shared_secret is None:
             return []
-        bodies = events.bodies_for(change, self.state.actor(user))
-        return [await self.send_webhook(b) for b in bodies if app.webhook_url(b['webhookEvent']) is not None]
+        answers = []
+        for body in events.bodies_for(change, self.state.actor(user)):
+            if app.webhook_url(body['webhookEvent']) is None:
+                continue
+            delivery = Delivery(str(uuid.uuid4()), body)
+            self.deliveries.append(delivery)
+            answer = await deliver(self._send_attempt, delivery, self.webhook_retry_delays)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    async def redeliver(self, delivery: Delivery) -> httpx.Response | None:
+        """Send an earlier delivery again, as Jira's at-least-once delivery sometimes does."""
+        repeat = Delivery(delivery.delivery_id, delivery.body)
+        answer = await deliver(self._send_attempt, repeat, self.webhook_retry_delays)
+        delivery.statuses.extend(repeat.statuses)
+        return answer
+
+    async def _send_attempt(self, body: JsonObject, delivery_id: str, retry: int | None) -> httpx.Response:
+        return await self.send_webhook(body, delivery_id=delivery_id, retry=retry)
 
     # -- people changing issues in Jira -------------------------------------------------------
 
