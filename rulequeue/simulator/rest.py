@@ -176,15 +176,25 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
     (re.compile(r'/rest/api/2/myself'), {'GET': myself}),
     (re.compile(r'/rest/atlassian-connect/1/addons/(?P<app_key>[^/]+)'), {'GET': addon}),
 )
+# Query parameters handlers may read (others, such as jwt, are not theirs).
+QUERY_PARAMETERS = frozenset({'expand', 'jql', 'startAt', 'maxResults', 'fields'})
 
 
 def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> Answer:
     """Route a verified call by its decoded path; 404 for unknown resources, 405 for methods.
 
-    Query parameters reach handlers beside the path parameters (only ``expand`` is used).
+    Query parameters in QUERY_PARAMETERS reach handlers beside the path parameters.
     """
-    arguments = {name: values[-1] for name, values in parse_qs(query).items() if name == 'expand'}
-    for pattern, handlers in ROUTES:
+    # Imported here: search imports this module for Answer, Host and errors.
+    from rulequeue.simulator.search import search_v2, search_v3
+
+    arguments = {name: values[-1] for name, values in parse_qs(query).items() if name in QUERY_PARAMETERS}
+    routes: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
+        *ROUTES,
+        (re.compile(r'/rest/api/2/search'), {'GET': search_v2}),
+        (re.compile(r'/rest/api/3/search/jql'), {'POST': search_v3}),
+    )
+    for pattern, handlers in routes:
         match = pattern.fullmatch(path.rstrip('/') or '/')
         if match is None:
             continue
