@@ -13,6 +13,7 @@ from arq.connections import ArqRedis
 from rulequeue import queue
 from rulequeue.connect.install_keys import InstallKeys
 from rulequeue.crypto import Cipher
+from rulequeue.metrics import ProducerMetrics
 from rulequeue.settings import Settings
 from rulequeue.store.db import Pool, create_pool
 
@@ -24,6 +25,7 @@ class Deps:
     pool: Pool
     cipher: Cipher
     install_keys: InstallKeys
+    metrics: ProducerMetrics
 
     @property
     def base_path(self) -> str:
@@ -46,4 +48,6 @@ async def open_deps(settings: Settings, *, http: httpx.AsyncClient | None = None
             pool=pool,
             cipher=Cipher(settings.secret_keys),
             install_keys=InstallKeys(settings.connect_install_keys_url, client),
+            # One registry per process (per app): never prometheus_client's global one.
+            metrics=ProducerMetrics(),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -19,14 +20,19 @@ from rulequeue.errors import PermanentJiraError, TransientJiraError
 from rulequeue.store.tenants import Tenant
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+# Told of every request: method, HTTP status (None: no answer), seconds taken.
+RequestObserver = Callable[[str, int | None, float], None]
 MAX_ERROR_TEXT = 300
 
 
 class JiraClient:
-    def __init__(self, http: httpx.AsyncClient, *, app_key: str, timeout: float) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, app_key: str, timeout: float, observe: RequestObserver | None = None
+    ) -> None:
         self._http = http
         self._app_key = app_key
         self._timeout = timeout
+        self._observe = observe
 
     async def request(
         self,
@@ -52,6 +58,7 @@ class JiraClient:
             base_path=base.path,
         )
         url = f'{base.scheme}://{base.netloc}{full_path}' + (f'?{query}' if query else '')
+        started = time.perf_counter()
         try:
             response = await self._http.request(
                 method,
@@ -61,8 +68,14 @@ class JiraClient:
                 timeout=self._timeout,
             )
         except httpx.TransportError as exc:
+            self._observed(method, None, started)
             raise TransientJiraError(f'{type(exc).__name__} calling Jira', method=method, path=path) from None
+        self._observed(method, response.status_code, started)
         return _result(response, method, path)
+
+    def _observed(self, method: str, status: int | None, started: float) -> None:
+        if self._observe is not None:
+            self._observe(method, status, time.perf_counter() - started)
 
 
 def _result(response: httpx.Response, method: str, path: str) -> Any:
