@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 
+from rulequeue import constants
+from rulequeue.cli import build_parser
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,3 +46,21 @@ def test_compose_runs_redis_safely_and_every_service_needed() -> None:
         assert 'healthcheck' in services[name], name
     for name in ('producer', 'worker'):
         assert services[name]['depends_on']['migrate']['condition'] == 'service_completed_successfully'
+
+
+def test_worker_can_be_scaled() -> None:
+    # `docker compose up --scale worker=4` refuses a fixed container name, and four containers
+    # cannot all bind one host port.
+    worker = _compose()['services']['worker']
+    assert 'container_name' not in worker
+    for port in worker.get('ports', []):
+        published = port.get('published') if isinstance(port, dict) else str(port).rpartition(':')[0]
+        assert not published, f'worker publishes a fixed host port: {port}'
+    # Per-container liveness: `rulequeue health` checks this host's (container's) worker processes.
+    test = worker['healthcheck']['test']
+    assert test == ['CMD', 'rulequeue', 'health']
+    assert build_parser().parse_args(test[2:]).command == 'health'
+    # Scaled containers stop one by one: each must get longer than its running jobs' grace.
+    grace = worker['stop_grace_period']
+    assert grace.endswith('s')
+    assert int(grace[:-1]) > constants.JOB_COMPLETION_WAIT_SECONDS + 5
