@@ -46,15 +46,18 @@ async def webhook(request: Request) -> Response:
         check_json_content_type(request)
         body = await read_body(request, deps.settings.max_body_bytes, deps.settings.body_read_timeout_seconds)
         data = parse_json_object(body)
+        request.state.webhook_event = data.get('webhookEvent')  # for the metrics' event label
         try:
             event = WebhookEvent.model_validate(data)
         except ValidationError as exc:
             raise BadRequest(f'not a Jira issue webhook: {_first_error(exc)}') from None
         delivery_id = services.delivery_id_for(request.headers.get('x-atlassian-webhook-identifier'), event)
-        outcome = await services.accept_webhook(deps, tenant, delivery_id, event, body)
+        licensed = services.is_licensed(deps.settings, request.query_params.get('lic'))
+        outcome = await services.accept_webhook(deps, tenant, delivery_id, event, body, licensed=licensed)
         log.info(
             'webhook',
             outcome=outcome.value,
+            licensed=licensed,
             client_key=tenant.client_key,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             **services.event_summary(event),

@@ -9,6 +9,7 @@ from producer.deps import Deps
 from rulequeue import intake, snapshots
 from rulequeue.errors import BadRequest
 from rulequeue.intake import Outcome
+from rulequeue.settings import Settings
 from rulequeue.store import tenants
 from rulequeue.store.tenants import Tenant
 from schemas.events import SUPPORTED_EVENTS, WebhookEvent
@@ -37,11 +38,24 @@ def delivery_id_for(header: str | None, event: WebhookEvent) -> str:
     return 'derived-' + hashlib.sha256('\0'.join(parts).encode()).hexdigest()[:32]
 
 
-async def accept_webhook(deps: Deps, tenant: Tenant, delivery_id: str, event: WebhookEvent, body: bytes) -> Outcome:
-    """Record, store and enqueue the delivery; answer-ready once all succeeded."""
+async def accept_webhook(
+    deps: Deps, tenant: Tenant, delivery_id: str, event: WebhookEvent, body: bytes, *, licensed: bool = True
+) -> Outcome:
+    """Record, store and enqueue the delivery; answer-ready once all succeeded.
+
+    An unlicensed delivery is accepted like any other: the worker records that its rules did
+    not run (audit status UNLICENSED) and tells the rules' owners.
+    """
     if tenant.state != 'installed' or event.webhookEvent not in SUPPORTED_EVENTS:
         return Outcome.IGNORED
-    return await intake.admit(deps.redis, deps.pool, deps.cipher, tenant.client_key, delivery_id, event, body)
+    return await intake.admit(
+        deps.redis, deps.pool, deps.cipher, tenant.client_key, delivery_id, event, body, licensed=licensed
+    )
+
+
+def is_licensed(settings: Settings, lic: str | None) -> bool:
+    """Jira appends ``lic=active|none`` to requests to paid apps; it is covered by the JWT's qsh."""
+    return not settings.licensing_enforced or lic == 'active'
 
 
 def lifecycle_payload(body: dict[str, Any], event: str) -> dict[str, Any]:
@@ -75,4 +89,4 @@ def event_summary(event: WebhookEvent) -> dict[str, Any]:
     return {'webhook_event': event.webhookEvent, 'issue_id': event.issue.id}
 
 
-__all__ = ['Outcome', 'accept_webhook', 'apply_lifecycle', 'delivery_id_for', 'event_summary']
+__all__ = ['Outcome', 'accept_webhook', 'apply_lifecycle', 'delivery_id_for', 'event_summary', 'is_licensed']

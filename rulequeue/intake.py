@@ -29,12 +29,20 @@ class Outcome(StrEnum):
 
 
 async def admit(
-    redis: ArqRedis, pool: Pool, cipher: Cipher, client_key: str, delivery_id: str, event: WebhookEvent, body: bytes
+    redis: ArqRedis,
+    pool: Pool,
+    cipher: Cipher,
+    client_key: str,
+    delivery_id: str,
+    event: WebhookEvent,
+    body: bytes,
+    *,
+    licensed: bool = True,
 ) -> Outcome:
     execution = constants.execution_id(client_key, delivery_id)
     if await redis.exists(constants.DONE_KEY.format(execution=execution)):
         return Outcome.DUPLICATE
-    await deliveries.record(pool, client_key, delivery_id, execution, event)
+    await deliveries.record(pool, client_key, delivery_id, execution, event, licensed=licensed)
     key = constants.snapshot_key(client_key, execution)
     if not await redis.set(key, snapshots.seal(cipher, client_key, body), ex=constants.SNAPSHOT_TTL_SECONDS, nx=True):
         return Outcome.DUPLICATE
@@ -49,6 +57,7 @@ async def admit(
         received_at=time.time(),
         order_key=order,
         order_member=member,
+        licensed=licensed,
     )
     try:
         # Registered before the job exists, so the worker always sees its place in line.

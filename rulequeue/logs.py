@@ -13,7 +13,7 @@ from typing import Literal
 
 import structlog
 
-from rulequeue.redaction import RedactingFilter, redact_processor
+from rulequeue.redaction import RedactingFilter, redact_processor, safe_dict_tracebacks, safe_text_tracebacks
 
 _LEVELS = {'debug': logging.DEBUG, 'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
 
@@ -30,7 +30,8 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt='iso', utc=True),
-            structlog.processors.dict_tracebacks if json_output else structlog.processors.format_exc_info,
+            # Not structlog's defaults: its dict tracebacks include every frame's local variables.
+            structlog.processors.ExceptionRenderer(safe_dict_tracebacks if json_output else safe_text_tracebacks),
             redact_processor,
             renderer,
         ],

@@ -47,7 +47,9 @@ async def enqueue_execution(redis: ArqRedis, job: ExecutionJob) -> bool:
     """Enqueue one execution under its deterministic id; False if it is already queued or running."""
     queued = await redis.enqueue_job(
         constants.JOB_FUNCTION,
-        job.model_dump(mode='json'),
+        # A licensed job is written without the field, as before it existed, so workers of the
+        # previous release (which refuse unknown fields) still run jobs during a rolling deploy.
+        job.model_dump(mode='json', exclude={'licensed'} if job.licensed else None),
         _job_id=job.execution_id,
         _queue_name=constants.QUEUE_NAME,
         _expires=constants.JOB_EXPIRES_SECONDS,

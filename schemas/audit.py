@@ -18,6 +18,8 @@ class AuditStatus(StrEnum):
     NO_ACTIONS_PERFORMED = 'NO_ACTIONS_PERFORMED'
     SOME_ERRORS = 'SOME_ERRORS'
     FAILURE = 'FAILURE'
+    # Not run: licensing is enforced and Jira did not send lic=active with the event.
+    UNLICENSED = 'UNLICENSED'
 
 
 class ActionStatus(StrEnum):

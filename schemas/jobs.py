@@ -17,3 +17,6 @@ class ExecutionJob(BaseModel):
     # Per-issue ordering (absent on jobs queued before ordering existed: they run unordered).
     order_key: str | None = None
     order_member: str | None = None
+    # False when licensing is enforced and Jira did not send lic=active: the rules are not run.
+    # Jobs queued before licensing existed lack the field and run as licensed.
+    licensed: bool = True

@@ -86,6 +86,7 @@ async def _readmit(deps: WorkerDeps, row: dict[str, Any]) -> bool:
         row['delivery_id'],
         event,
         json.dumps(body).encode(),
+        licensed=row.get('licensed', True),
     )
     return outcome is intake.Outcome.ACCEPTED
 

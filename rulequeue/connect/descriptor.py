@@ -27,6 +27,8 @@ def build_descriptor(settings: Settings) -> dict[str, Any]:
         'scopes': ['READ', 'WRITE', 'ADMIN'],
         'apiMigrations': {'signed-install': True, 'context-qsh': True, 'gdpr': True},
         'lifecycle': dict(LIFECYCLE_PATHS),
+        # A paid app: Jira then appends lic=active|none to every request it sends the app.
+        'enableLicensing': settings.licensing_enforced,
         'modules': {
             'webhooks': [{'event': event, 'url': WEBHOOK_PATH} for event in WEBHOOK_EVENTS],
         },

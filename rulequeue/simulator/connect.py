@@ -46,6 +46,7 @@ class AppRegistration:
     base_url: str
     lifecycle: Mapping[str, str]
     webhooks: tuple[tuple[str, str], ...]  # (event, url) in descriptor order
+    licensing: bool = False  # enableLicensing: Jira appends lic=active|none to its requests
 
     @classmethod
     def from_descriptor(cls, descriptor: Any) -> AppRegistration:
@@ -75,6 +76,7 @@ class AppRegistration:
             base_url=base_url.rstrip('/'),
             lifecycle=_strings(descriptor.get('lifecycle', {}), 'lifecycle'),
             webhooks=tuple(webhooks),
+            licensing=descriptor.get('enableLicensing') is True,
         )
 
     @property
@@ -103,6 +105,7 @@ class ConnectLink:
         self.state = 'new'  # then 'installed', 'disabled' or 'uninstalled'
         self.cloud_id = str(uuid.uuid4())
         self.entitlement_number = f'SEN-{secrets.randbelow(10**8):08d}'
+        self.licence = 'active'  # sent as lic= to an app whose descriptor enables licensing
 
     def require_app(self) -> AppRegistration:
         if self.app is None:
@@ -253,9 +256,12 @@ class ConnectLink:
     ) -> httpx.Response:
         """POST one delivery exactly as Jira does; ``headers`` values of None drop a header."""
         event = body.get('webhookEvent')
-        url = self.require_app().webhook_url(event) if isinstance(event, str) else None
+        app = self.require_app()
+        url = app.webhook_url(event) if isinstance(event, str) else None
         if url is None:
             raise SimulatorError(f'the descriptor registers no webhook for {event!r}')
+        if app.licensing:
+            url += ('&' if '?' in url else '?') + f'lic={self.licence}'
         sent = httpx.Headers(
             {
                 'Authorization': f'JWT {token if token is not None else self.sign_request("POST", url)}',

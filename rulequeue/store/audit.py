@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from rulequeue.store.db import Pool, row_dict, storable
+from rulequeue.store.db import Executor, Pool, row_dict, storable
 from schemas.audit import AuditEntry
 
 MAX_AUDIT_PAGE = 500
 
 
-async def record(pool: Pool, entry: AuditEntry) -> bool:
-    """Insert the entry; False if this (delivery, rule) already has one (a retry or re-delivery)."""
+async def record(pool: Executor, entry: AuditEntry) -> bool:
+    """Insert the entry; False if this (delivery, rule) already has one (a retry or re-delivery).
+
+    ``pool`` may be a connection inside a transaction that writes related rows (the outbox).
+    """
     status = await pool.execute(
         """
         INSERT INTO audit_log (client_key, rule_id, rule_name, rule_version, status, issue_key, issue_id,

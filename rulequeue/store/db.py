@@ -8,10 +8,13 @@ import re
 from typing import Any
 
 import asyncpg
+import asyncpg.pool
 
 from rulequeue.errors import ConfigurationError
 
 Pool = asyncpg.Pool
+# Anything statements run on: the pool, or one connection inside a transaction.
+Executor = asyncpg.Pool | asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 _SCHEMA_NAME = re.compile(r'^[a-z_][a-z0-9_]{0,62}$')
 
 

@@ -11,11 +11,13 @@ from schemas.events import WebhookEvent
 DONE_RETENTION_DAYS = 7
 
 
-async def record(pool: Pool, client_key: str, delivery_id: str, execution_id: str, event: WebhookEvent) -> None:
+async def record(
+    pool: Pool, client_key: str, delivery_id: str, execution_id: str, event: WebhookEvent, *, licensed: bool = True
+) -> None:
     await pool.execute(
         """
-        INSERT INTO deliveries (client_key, delivery_id, execution_id, issue_key, issue_id, envelope)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        INSERT INTO deliveries (client_key, delivery_id, execution_id, issue_key, issue_id, envelope, licensed)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
         ON CONFLICT (client_key, delivery_id) DO NOTHING
         """,
         client_key,
@@ -24,6 +26,7 @@ async def record(pool: Pool, client_key: str, delivery_id: str, execution_id: st
         event.issue.key,
         event.issue.id,
         storable(envelope_of(event)),
+        licensed,
     )
 
 

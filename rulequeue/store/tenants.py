@@ -53,7 +53,7 @@ async def save_installed(pool: Pool, cipher: Cipher, payload: dict[str, Any]) ->
             base_url = EXCLUDED.base_url, display_url = EXCLUDED.display_url,
             cloud_id = EXCLUDED.cloud_id, product_type = EXCLUDED.product_type,
             shared_secret_enc = EXCLUDED.shared_secret_enc, state = 'installed',
-            updated_at = now()
+            uninstalled_at = NULL, updated_at = now()
         """,
         client_key,
         payload['baseUrl'].rstrip('/'),
@@ -74,11 +74,15 @@ async def set_state(pool: Pool, client_key: str, state: str) -> None:
 
 
 async def uninstall(pool: Pool, client_key: str) -> None:
-    """Delete the shared secret at once and disable every rule of the tenant."""
+    """Delete the shared secret at once and disable every rule of the tenant.
+
+    The rest of its data goes after the grace period (``worker.retention.purge_uninstalled``)
+    unless a re-install (:func:`save_installed`) clears ``uninstalled_at`` first.
+    """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            "UPDATE tenants SET shared_secret_enc = NULL, state = 'uninstalled', updated_at = now() "
-            'WHERE client_key = $1',
+            "UPDATE tenants SET shared_secret_enc = NULL, state = 'uninstalled', "
+            'uninstalled_at = coalesce(uninstalled_at, now()), updated_at = now() WHERE client_key = $1',
             client_key,
         )
         await conn.execute('UPDATE rules SET enabled = false, updated_at = now() WHERE client_key = $1', client_key)
