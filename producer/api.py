@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import regex
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,8 @@ from producer.auth import authenticate_tenant
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import BadRequest, NotFound, Unprocessable
-from rulequeue.store import audit, rules
+from rulequeue.privacy import inventory
+from rulequeue.store import audit, rules, web_hosts
 from rulequeue.store.tenants import Tenant
 from schemas.audit import AuditStatus
 from schemas.rules import Rule, StoredRule, unstorable_text
@@ -116,3 +118,37 @@ async def list_audit(request: Request) -> Response:
         limit=int(limit_text),
     )
     return JSONResponse({'entries': [e.model_dump(mode='json', exclude={'client_key'}) for e in entries]})
+
+
+async def privacy(request: Request) -> Response:
+    """What is stored about this tenant, where, and for how long (this deployment's figures)."""
+    await _tenant(request)
+    return JSONResponse(inventory(deps_of(request).settings).model_dump(mode='json'))
+
+
+HOST_PATTERN = regex.compile(r'(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?')
+
+
+async def get_web_request_hosts(request: Request) -> Response:
+    tenant = await _tenant(request)
+    return JSONResponse({'hosts': await web_hosts.hosts(deps_of(request).pool, tenant.client_key)})
+
+
+async def put_web_request_hosts(request: Request) -> Response:
+    """Replace the hosts ``web_request`` actions may call: ``{"hosts": ["api.example.com", "*.example.org"]}``."""
+    tenant = await _tenant(request)
+    check_json_content_type(request)
+    body = await read_body(request, RULE_BODY_LIMIT, deps_of(request).settings.body_read_timeout_seconds)
+    data = parse_json_object(body)
+    listed = data.get('hosts')
+    if set(data) != {'hosts'} or not isinstance(listed, list) or len(listed) > web_hosts.MAX_HOSTS:
+        raise Unprocessable('expected {"hosts": [...]}', [{'path': 'hosts', 'message': 'a list of host names'}])
+    errors: list[dict[str, object]] = [
+        {'path': f'hosts/{i}', 'message': 'a host name, optionally starting with "*."'}
+        for i, host in enumerate(listed)
+        if not isinstance(host, str) or len(host) > 253 or not HOST_PATTERN.fullmatch(host.lower())
+    ]
+    if errors:
+        raise Unprocessable('invalid host names', errors)
+    saved = await web_hosts.replace(deps_of(request).pool, tenant.client_key, listed)
+    return JSONResponse({'hosts': saved})

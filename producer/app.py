@@ -11,13 +11,16 @@ import httpx
 import structlog
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producer import api, routes
+from producer import api, observe, ops, routes
 from producer.deps import open_deps
 from producer.http import error
+from producer.ops_data import OpsHistory
+from producer.request_context import RequestContext
 from rulequeue.connect.descriptor import WEBHOOK_PATH
 from rulequeue.errors import RequestRejected, TooManyRequests, Unprocessable
 from rulequeue.settings import Settings
@@ -58,22 +61,28 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_deps(settings, http=http) as deps:
-            yield {'deps': deps}
+            yield {'deps': deps, 'ops_history': OpsHistory()}
 
     return Starlette(
         routes=[
             Route('/atlassian-connect.json', routes.descriptor, methods=['GET']),
-            Route(WEBHOOK_PATH, routes.webhook, methods=['POST']),
-            Route('/lifecycle/{event:str}', routes.lifecycle, methods=['POST']),
+            Route(WEBHOOK_PATH, observe.counted(routes.webhook), methods=['POST']),
+            Route('/lifecycle/{event:str}', observe.counted(routes.lifecycle, lifecycle=True), methods=['POST']),
             Route('/api/rules', api.create_rule, methods=['POST']),
             Route('/api/rules', api.list_rules, methods=['GET']),
             Route('/api/rules/{rule_id:str}', api.get_rule, methods=['GET']),
             Route('/api/rules/{rule_id:str}', api.replace_rule, methods=['PUT']),
             Route('/api/rules/{rule_id:str}', api.delete_rule, methods=['DELETE']),
             Route('/api/audit', api.list_audit, methods=['GET']),
+            Route('/api/privacy', api.privacy, methods=['GET']),
+            Route('/api/web-request-hosts', api.get_web_request_hosts, methods=['GET']),
+            Route('/api/web-request-hosts', api.put_web_request_hosts, methods=['PUT']),
             Route('/api/openapi.json', routes.openapi, methods=['GET']),
             Route('/healthz', routes.healthz, methods=['GET']),
             Route('/readyz', routes.readyz, methods=['GET']),
+            Route('/metrics', observe.metrics, methods=['GET']),
+            Route('/ops', ops.page, methods=['GET']),
+            Route('/ops/data', ops.data, methods=['GET']),
         ],
         exception_handlers={
             RequestRejected: _rejected,
@@ -86,5 +95,7 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
             OSError: _unavailable,
             Exception: _unexpected,
         },
+        # Outside the exception handlers, so their 'request rejected' lines carry the id too.
+        middleware=[Middleware(RequestContext)],
         lifespan=lifespan,
     )

@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from schemas.audit import AuditRecord
+from schemas.audit import AuditRecord, AuditStatus
+from schemas.privacy import PrivacyReport
 from schemas.rules import Rule, RuleResponse
 
 _REF = '#/components/schemas/{model}'
@@ -36,7 +37,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 def build_openapi(server_url: str) -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(Rule, 'validation'), (RuleResponse, 'serialization'), (AuditRecord, 'serialization')], ref_template=_REF
+        [
+            (Rule, 'validation'),
+            (RuleResponse, 'serialization'),
+            (AuditRecord, 'serialization'),
+            (PrivacyReport, 'serialization'),
+        ],
+        ref_template=_REF,
     )
     components: dict[str, Any] = dict(defs.get('$defs', {}))
     components['Error'] = {
@@ -60,13 +67,25 @@ def build_openapi(server_url: str) -> dict[str, Any]:
         'required': ['entries'],
         'properties': {'entries': {'type': 'array', 'items': {'$ref': _REF.format(model='AuditRecord')}}},
     }
+    components['WebRequestHosts'] = {
+        'type': 'object',
+        'required': ['hosts'],
+        'additionalProperties': False,
+        'properties': {
+            'hosts': {
+                'type': 'array',
+                'maxItems': 100,
+                'items': {'type': 'string', 'maxLength': 253, 'description': 'a host name, or *. and a domain'},
+            }
+        },
+    }
     rule_body = {'required': True, 'content': {'application/json': {'schema': {'$ref': _REF.format(model='Rule')}}}}
     rule_id = {'name': 'rule_id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
     common = _errors(400, 401, 408, 413, 415, 429, 503)
     one_rule = _json(_REF.format(model='RuleResponse'), 'the rule')
     return {
         'openapi': '3.1.0',
-        'info': {'title': 'rulequeue rules and audit API', 'version': '1'},
+        'info': {'title': 'rulequeue rules, audit and privacy API', 'version': '1'},
         'servers': [{'url': server_url}],
         'security': [{'connectJwt': []}],
         'paths': {
@@ -105,7 +124,7 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                             'in': 'query',
                             'schema': {
                                 'type': 'string',
-                                'enum': ['SUCCESS', 'NO_ACTIONS_PERFORMED', 'SOME_ERRORS', 'FAILURE'],
+                                'enum': [status.value for status in AuditStatus],
                             },
                         },
                         {'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 500}},
@@ -115,6 +134,33 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                         **common,
                     },
                 }
+            },
+            '/api/privacy': {
+                'get': {
+                    'operationId': 'getPrivacy',
+                    'responses': {
+                        '200': _json(_REF.format(model='PrivacyReport'), 'what is stored, where and for how long'),
+                        **common,
+                    },
+                }
+            },
+            '/api/web-request-hosts': {
+                'get': {
+                    'operationId': 'getWebRequestHosts',
+                    'responses': {'200': _json(_REF.format(model='WebRequestHosts'), 'the allow-list'), **common},
+                },
+                'put': {
+                    'operationId': 'putWebRequestHosts',
+                    'requestBody': {
+                        'required': True,
+                        'content': {'application/json': {'schema': {'$ref': _REF.format(model='WebRequestHosts')}}},
+                    },
+                    'responses': {
+                        '200': _json(_REF.format(model='WebRequestHosts'), 'the allow-list as saved'),
+                        **common,
+                        **_errors(422),
+                    },
+                },
             },
         },
         'components': {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,11 @@ def _worker(args: argparse.Namespace) -> int:
     overrides = {} if args.concurrency is None else {'worker_concurrency': args.concurrency}
     settings = _settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    if args.processes is not None:
+        from rulequeue.supervisor import supervise
+
+        supervise(settings, processes=args.processes, burst=args.burst)
+        return 0
     ResilientWorker(**build_worker_settings(settings, burst=args.burst)).run()
     return 0
 
@@ -105,6 +111,22 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health(args: argparse.Namespace) -> int:
+    from rulequeue.stats_report import check_health
+
+    healthy, message = asyncio.run(check_health(_settings(), any_host=args.any_host))
+    print(message)
+    return 0 if healthy else 1
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from rulequeue.stats_report import print_stats
+
+    with contextlib.suppress(KeyboardInterrupt):  # the way out of --watch
+        asyncio.run(print_stats(_settings(), as_json=args.json, watch_seconds=args.watch))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from rulequeue.demo import run_demo
 
@@ -113,6 +135,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _settings(**overrides: object) -> Settings:
     return load_settings(**overrides)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError('must be at least 1')
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser('worker', help='run an ARQ worker that executes rules')
     worker.add_argument('--concurrency', type=int, default=None, help='jobs run at once (default 20)')
     worker.add_argument('--burst', action='store_true', help='exit once the queue is empty')
+    worker.add_argument(
+        '--processes',
+        type=_positive,
+        default=None,
+        help='run N worker processes under a supervisor that restarts them (default: one, in this process)',
+    )
     worker.set_defaults(run=_worker)
     migrate = sub.add_parser('migrate', help='apply the SQL schema (idempotent)')
     migrate.set_defaults(run=_migrate)
@@ -138,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         one = dlq_sub.add_parser(action, help=f'{action} one dead letter')
         one.add_argument('id', type=int)
     dlq.set_defaults(run=_dlq)
+    health = sub.add_parser('health', help="exit 0 if this host's worker processes are alive (a liveness probe)")
+    health.add_argument('--any-host', action='store_true', help='a live worker process on any host will do')
+    health.set_defaults(run=_health)
+    stats = sub.add_parser('stats', help='queue depth and lag, executions per minute, top tenants, workers')
+    stats.add_argument('--json', action='store_true', help='one JSON object (per refresh) for scripts')
+    stats.add_argument(
+        '--watch', type=float, nargs='?', const=2.0, default=None, metavar='SECONDS', help='refresh until Ctrl-C'
+    )
+    stats.set_defaults(run=_stats)
     demo = sub.add_parser('demo', help='run the whole system against the Jira simulator')
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)

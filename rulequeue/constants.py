@@ -65,6 +65,9 @@ JIRA_TIMEOUT_SECONDS = 10.0
 # picked up by another within ~70 s (ARQ.md section 12).
 JOB_TIMEOUT_SECONDS = 60
 REDIS_DOWN_RETRY_SECONDS = 1.0  # a worker's pause between polls while Redis is unreachable
+# The web_request action: how much of an answer is read, how many redirects are followed.
+WEB_RESPONSE_MAX_BYTES = 256 * 1024
+WEB_REQUEST_MAX_REDIRECTS = 3
 # arq counts every start, ordering waits included; ours decide (max_attempts, and the
 # crash-loop guard below), arq's limit is only a last backstop.
 ARQ_MAX_TRIES = 100_000
@@ -74,6 +77,101 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 JOB_COMPLETION_WAIT_SECONDS = 25
 POLL_DELAY_SECONDS = 0.1
 DEFAULT_CONCURRENCY = 20
+
+# Smart values (worker/smartvalues). A template is rule text, but its data is the customer's:
+# a list section over a big field or a slow regex must not hold a worker. Steps count tags,
+# path segments and loop iterations; the time bound also caps each regex call.
+SMART_VALUE_MAX_OUTPUT_CHARS = 32 * 1024
+SMART_VALUE_MAX_STEPS = 20_000
+SMART_VALUE_TIMEOUT_SECONDS = 0.5
+SMART_VALUE_MAX_DEPTH = 8
+# JQL (worker/jql): longer queries are refused when a rule is saved; Jira's own cap is similar.
+JQL_MAX_CHARS = 10_000
+JQL_MAX_DEPTH = 50
+
+# Supervisor (`rulequeue worker --processes N`). A child that dies is restarted after
+# base * 2^(n-1) s, n = its crashes in a row, capped; a child that ran STABLE seconds starts
+# over at the base delay. A child crashing more than MAX_CRASHES times within the window is a
+# crash loop (a bad setting, a broken image): the supervisor stops all and exits non-zero so the
+# orchestrator sees it. A Redis outage is not one: arq retries for ~10 s before a child exits,
+# so with the back-off a child crashes at most ~5 times a minute.
+SUPERVISOR_RESTART_BASE_SECONDS = 0.5
+SUPERVISOR_RESTART_CAP_SECONDS = 30.0
+SUPERVISOR_STABLE_SECONDS = 30.0
+SUPERVISOR_MAX_CRASHES = 5
+SUPERVISOR_CRASH_WINDOW_SECONDS = 60.0
+# After SIGTERM children get JOB_COMPLETION_WAIT_SECONDS plus this to exit, then SIGKILL.
+SUPERVISOR_STOP_MARGIN_SECONDS = 10.0
+
+# The /ops page. Its time series is sampled when the page asks for data (no background work
+# when nobody watches), at most every SAMPLE seconds, and kept in the producer's memory: the
+# page polls every 3 s, so 360 points are the last ~18 minutes.
+OPS_SAMPLE_SECONDS = 2.0
+OPS_HISTORY_POINTS = 360
+OPS_DEAD_LETTERS = 20
+# The browser login (`/ops?token=…`) becomes this HttpOnly cookie, valid for 12 hours.
+OPS_COOKIE = 'rulequeue_ops'
+OPS_COOKIE_MAX_AGE_SECONDS = 12 * 3600
+
+# Retention (the README's privacy table). Deletes run in batches of RETENTION_BATCH rows per
+# statement, so no statement holds its locks for long; one run stops after RETENTION_RUN
+# seconds (under the job timeout) and the next day's run carries on.
+DEFAULT_AUDIT_RETENTION_DAYS = 90
+DEFAULT_UNINSTALL_GRACE_DAYS = 30
+RETENTION_BATCH = 5000
+RETENTION_RUN_SECONDS = 45.0
+
+# Owner e-mails (Postgres outbox). A failed send is tried again after base * 2^(n-1) s, capped;
+# a claimed mail is left alone for LEASE seconds, so two senders never send it twice.
+MAIL_RETRY_BASE_SECONDS = 60.0
+MAIL_RETRY_CAP_SECONDS = 3600.0
+MAIL_LEASE_SECONDS = 300
+MAIL_BATCH = 50
+SMTP_TIMEOUT_SECONDS = 20.0
+
+# Per-process worker health (arq's own health key is one per queue and shared by every worker,
+# arq #276). A hash per process, refreshed every HEARTBEAT seconds and expiring after three
+# missed beats, so a killed process drops out on its own; deleted on a clean stop. The ZSET
+# indexes the records by last beat, so readers never SCAN a keyspace full of snapshots.
+WORKER_KEY = KEY_PREFIX + ':worker:{host}:{pid}'
+WORKERS_KEY = KEY_PREFIX + ':workers'
+WORKER_HEARTBEAT_SECONDS = 15.0
+WORKER_RECORD_TTL_SECONDS = 3 * WORKER_HEARTBEAT_SECONDS
+
+# Prometheus. Queue gauges describe one shared queue, so one worker at a time exports them:
+# the holder of this lease (its value is the holder's health key) refreshes them every
+# QUEUE_GAUGES_SECONDS; if it dies another takes the lease within LEASE + one refresh.
+QUEUE_GAUGES_LEASE_KEY = KEY_PREFIX + ':metrics:queue-gauges'
+QUEUE_GAUGES_SECONDS = 15.0
+QUEUE_GAUGES_LEASE_SECONDS = 2 * QUEUE_GAUGES_SECONDS + 5
+DEFAULT_WORKER_METRICS_PORT = 9191
+# `rulequeue stats`: how many tenants the backlog table lists.
+STATS_TOP_TENANTS = 10
+
+# Forge Remote (shared/FORGE.md). Invocation tokens are signed by keys published as a JWKS;
+# which JWKS is chosen among these URLs (staging and Isolated Cloud only when configured).
+FORGE_INVOCATION_ISSUER = 'forge/invocation-token'
+DEFAULT_FORGE_JWKS_URL = 'https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json'
+DEFAULT_FORGE_STAGING_JWKS_URL = 'https://forge.cdn.stg.atlassian-dev.net/.well-known/jwks.json'
+FORGE_PRODUCTION_API_HOST = 'api.atlassian.com'
+FORGE_STAGING_API_HOST = 'api.stg.atlassian.com'
+FORGE_IC_LABEL_PLACEHOLDER = '{IC_LABEL}'
+# Atlassian's example FIT lives 25 s; a few seconds of skew are plenty, more widens replay.
+DEFAULT_FORGE_LEEWAY_SECONDS = 10
+MAX_FORGE_LEEWAY_SECONDS = 30
+# An unknown kid refetches a JWKS at most once per cooldown (per URL): a flood of made-up kids
+# costs Atlassian's CDN one request per cooldown, and a rotated key is trusted within one.
+DEFAULT_FORGE_JWKS_COOLDOWN_SECONDS = 10.0
+# A fetched key set is refreshed after this long even without a miss, so a key Atlassian
+# withdrew stops verifying; a failed refresh keeps the last good set.
+FORGE_JWKS_MAX_AGE_SECONDS = 300.0
+# Forge gives a remote 5 s per event: a JWKS fetch must leave time to verify and enqueue.
+FORGE_JWKS_TIMEOUT_SECONDS = 2.0
+FORGE_JWKS_MAX_BYTES = 64 * 1024
+# Event FITs are small, UI ones carry a signed context; FORGE.md asks for >= 16 KB headers.
+FORGE_MAX_TOKEN_CHARS = 64 * 1024
+# Replay guard: a FIT's jti is remembered (hashed) until the token expires plus the leeway.
+FORGE_JTI_KEY = KEY_PREFIX + ':forge:jti:{jti}'
 
 
 def digest(value: str, length: int = 32) -> str:

@@ -6,15 +6,21 @@ the ASGI factory or arq's start-up and the result is handed to whatever needs it
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+import re
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rulequeue import constants
 from rulequeue.errors import ConfigurationError
 
 MIN_SECRET_KEY_LENGTH = 32
+MIN_OPS_TOKEN_LENGTH = 16
+_FORGE_APP_ARI = re.compile(r'^ari:cloud:ecosystem::app/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+
+ForgeEnvironment = Literal['DEVELOPMENT', 'STAGING', 'PRODUCTION']
 
 
 class Settings(BaseSettings):
@@ -45,14 +51,53 @@ class Settings(BaseSettings):
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)
     jira_timeout_seconds: float = Field(constants.JIRA_TIMEOUT_SECONDS, gt=0)
     worker_concurrency: int = Field(constants.DEFAULT_CONCURRENCY, ge=1)
+    worker_metrics_port: int = Field(
+        constants.DEFAULT_WORKER_METRICS_PORT, ge=0, le=65535, description="a worker's Prometheus /metrics port; 0: off"
+    )
     job_timeout_seconds: int = Field(
         constants.JOB_TIMEOUT_SECONDS,
         ge=1,
         description="one execution's time limit; a killed worker's job is resumed this + 10 s later",
     )
     job_completion_wait_seconds: int = Field(constants.JOB_COMPLETION_WAIT_SECONDS, ge=0)
+    web_request_allowed_networks: str = Field(
+        '',
+        description='comma-separated CIDRs web_request may reach besides public addresses (e.g. an internal API)',
+    )
     log_format: Literal['auto', 'json', 'console'] = 'auto'
     log_level: Literal['debug', 'info', 'warning', 'error'] = 'info'
+    ops_token: SecretStr | None = Field(None, description='operator token of the /ops page; unset: /ops answers 404')
+    licensing_enforced: bool = Field(False, description="events of sites whose Jira does not send lic=active don't run")
+    audit_retention_days: int = Field(constants.DEFAULT_AUDIT_RETENTION_DAYS, ge=1)
+    uninstall_grace_days: int = Field(constants.DEFAULT_UNINSTALL_GRACE_DAYS, ge=0)
+    smtp_host: str | None = Field(None, description='mail server; unset: owner e-mails wait in the outbox')
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_tls: Literal['none', 'starttls', 'tls'] = 'starttls'
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = Field('rulequeue@localhost', max_length=320, pattern=r'^[^@\s]+@[^@\s]+$|<[^@\s]+@[^@\s]+>$')
+    # Forge Remote (shared/FORGE.md §3.3). Lists are comma-separated in the environment.
+    forge_app_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description='accepted Forge app ARIs (ari:cloud:ecosystem::app/<uuid>), one per app; empty: Forge off'
+    )
+    forge_jwks_url: str = constants.DEFAULT_FORGE_JWKS_URL
+    forge_staging_enabled: bool = Field(False, description='accept tokens of Forge staging (api.stg.atlassian.com)')
+    forge_staging_jwks_url: str = constants.DEFAULT_FORGE_STAGING_JWKS_URL
+    forge_ic_jwks_template: str | None = Field(
+        None, description='Isolated Cloud JWKS URL with {IC_LABEL}, given at IC onboarding; unset: IC tokens refused'
+    )
+    forge_ic_api_host: str = Field(
+        constants.FORGE_PRODUCTION_API_HOST, description="the host of Isolated Cloud tokens' apiBaseUrl"
+    )
+    forge_allowed_environments: Annotated[tuple[ForgeEnvironment, ...], NoDecode] = Field(
+        ('PRODUCTION',), min_length=1, description='Forge environment types whose tokens are accepted'
+    )
+    forge_leeway_seconds: int = Field(
+        constants.DEFAULT_FORGE_LEEWAY_SECONDS, ge=0, le=constants.MAX_FORGE_LEEWAY_SECONDS
+    )
+    forge_jwks_cooldown_seconds: float = Field(
+        constants.DEFAULT_FORGE_JWKS_COOLDOWN_SECONDS, gt=0, le=300, description='least time between JWKS refetches'
+    )
 
     @field_validator('database_url')
     @classmethod
@@ -82,6 +127,56 @@ class Settings(BaseSettings):
         if not keys or any(len(k) < MIN_SECRET_KEY_LENGTH for k in keys):
             raise ValueError(f'each key must be at least {MIN_SECRET_KEY_LENGTH} characters')
         return value
+
+    @field_validator('forge_app_ids', 'forge_allowed_environments', mode='before')
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(',') if item.strip())
+        return value
+
+    @field_validator('forge_app_ids')
+    @classmethod
+    def _app_aris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for app_id in value:
+            if not _FORGE_APP_ARI.match(app_id):
+                raise ValueError('each must be an app ARI: ari:cloud:ecosystem::app/<uuid>')
+        return value
+
+    @field_validator('forge_jwks_url', 'forge_staging_jwks_url')
+    @classmethod
+    def _jwks_url(cls, value: str) -> str:
+        if not value.startswith(('http://', 'https://')):
+            raise ValueError('must be an http:// or https:// URL')
+        return value
+
+    @field_validator('forge_ic_jwks_template')
+    @classmethod
+    def _ic_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(('http://', 'https://')) or value.count(constants.FORGE_IC_LABEL_PLACEHOLDER) != 1:
+            raise ValueError('must be an http(s) URL containing {IC_LABEL} once')
+        return value
+
+    @field_validator('ops_token')
+    @classmethod
+    def _strong_ops_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_OPS_TOKEN_LENGTH:
+            raise ValueError(f'must be at least {MIN_OPS_TOKEN_LENGTH} characters')
+        return value
+
+    @field_validator('web_request_allowed_networks')
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(','))):
+            ipaddress.ip_network(part, strict=False)  # ValueError names the bad one
+        return value
+
+    @property
+    def web_request_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        parts = filter(None, (p.strip() for p in self.web_request_allowed_networks.split(',')))
+        return [ipaddress.ip_network(part, strict=False) for part in parts]
 
     @property
     def secret_keys(self) -> list[str]:

@@ -6,6 +6,7 @@ typo (``"condtions"``) never silently disables a check.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import regex
@@ -173,8 +174,29 @@ class LogAction(_Strict):
     message: str = Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH)
 
 
+class WebRequestAction(_Strict):
+    """An outbound HTTP call (worker/web_request.py); URL, header values and body are templates."""
+
+    type: Literal['web_request']
+    url: str = Field(min_length=1, max_length=2000)
+    method: Literal['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] = 'POST'
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    body: str | None = Field(default=None, max_length=MAX_TEMPLATE_LENGTH)
+    timeout_seconds: float = Field(10.0, gt=0, le=30)
+
+    @field_validator('headers')
+    @classmethod
+    def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}", name):
+                raise ValueError(f'{name!r} is not a header name')
+            if name.lower() in ('host', 'content-length', 'transfer-encoding', 'connection'):
+                raise ValueError(f'the {name} header is set by rulequeue')
+        return value
+
+
 Action = Annotated[
-    CommentAction | EditAction | TransitionAction | AssignAction | LogAction,
+    CommentAction | EditAction | TransitionAction | AssignAction | LogAction | WebRequestAction,
     Field(discriminator='type'),
 ]
 

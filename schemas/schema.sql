@@ -87,3 +87,48 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (client_key, delivery_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending_idx ON deliveries (received_at) WHERE state = 'accepted';
+
+-- Licensing: whether Jira said lic=active when the delivery came in (rules of an unlicensed
+-- site are not run), kept so the reconciler re-admits a lost delivery the same way.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS licensed boolean NOT NULL DEFAULT true;
+
+-- Uninstall grace: set on uninstall, cleared by a re-install; past UNINSTALL_GRACE_DAYS the
+-- tenant's rules, audit entries and owner contacts are deleted (worker/retention.py).
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS uninstalled_at timestamptz;
+
+-- Retention deletes by age, in batches (AUDIT_RETENTION_DAYS).
+CREATE INDEX IF NOT EXISTS audit_created_idx ON audit_log (created_at);
+CREATE INDEX IF NOT EXISTS dead_letters_created_idx ON dead_letters (created_at);
+
+-- E-mails to rule owners, written in the transaction that records why (e.g. the UNLICENSED
+-- audit rows) and sent by a cron, so a mail outage loses nothing. At most one per
+-- (tenant, recipient, day, kind). Holds the owner's address and the mail text (rule names and
+-- the site URL, no issue data); sent rows are kept for the audit retention period.
+CREATE TABLE IF NOT EXISTS outbox (
+    id               bigserial PRIMARY KEY,
+    client_key       text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    kind             text NOT NULL,
+    recipient        text NOT NULL,
+    day              date NOT NULL,
+    subject          text NOT NULL,
+    body             text NOT NULL,
+    state            text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    UNIQUE (client_key, recipient, day, kind)
+);
+CREATE INDEX IF NOT EXISTS outbox_pending_idx ON outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_sent_idx ON outbox (sent_at) WHERE state = 'sent';
+-- Tenants uninstalled before uninstalled_at existed start their grace period from their last change.
+UPDATE tenants SET uninstalled_at = updated_at WHERE state = 'uninstalled' AND uninstalled_at IS NULL;
+
+-- Hosts a tenant's web_request actions may call ('example.com', '*.example.com'); nothing is
+-- allowed until an admin lists it. Deleted with the tenant.
+CREATE TABLE IF NOT EXISTS web_request_hosts (
+    client_key  text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    pattern     text NOT NULL,
+    PRIMARY KEY (client_key, pattern)
+);

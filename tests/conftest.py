@@ -97,6 +97,8 @@ def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overr
         'retry_cap_seconds': 0.5,
         'job_completion_wait_seconds': 0,
         'log_format': 'json',
+        # In-process test workers serve no /metrics: parallel runs would fight over one port.
+        'worker_metrics_port': 0,
         **overrides,
     }
     return load_settings(**values)

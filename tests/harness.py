@@ -43,6 +43,7 @@ class System:
             'APP_BASE_URL': self.settings.app_base_url,
             'SECRET_KEY': self.settings.secret_key.get_secret_value(),
             'LOG_FORMAT': 'json',
+            'WORKER_METRICS_PORT': '0',
             **extra,
         }
 

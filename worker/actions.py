@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from rulequeue.errors import PermanentJiraError, TemplateError
+import httpx
+
+from rulequeue.errors import EgressRefused, PermanentJiraError, TemplateError
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, ActionStatus
-from schemas.rules import Action, AssignAction, CommentAction, EditAction, LogAction, TransitionAction
+from schemas.rules import (
+    Action,
+    AssignAction,
+    CommentAction,
+    EditAction,
+    LogAction,
+    TransitionAction,
+    WebRequestAction,
+)
 from worker.already_applied import edit_in_effect, edited_field_names
 from worker.edits import plan_edit
 from worker.jira import JiraClient
 from worker.templates import render
+from worker.web_request import WebRequester, send
 
 # Entity property set on every comment we create, holding the action's idempotency key.
 COMMENT_PROPERTY = 'rulequeue.action'
@@ -40,6 +51,7 @@ class Target:
     issue_key: str
     actor: str = ''
     retrying: bool = False
+    web: WebRequester | None = None
 
     def path(self, suffix: str = '') -> str:
         return f'/rest/api/2/issue/{quote(self.issue_key, safe="")}{suffix}'
@@ -68,10 +80,12 @@ async def run_action(target: Target, index: int, action: Action, context: Mappin
             return await _transition(target, index, action)
         if isinstance(action, AssignAction):
             return await _assign(target, index, action)
+        if isinstance(action, WebRequestAction):
+            return await _web_request(target, index, action, context)
         return _log(index, action, context)
     except TemplateError as exc:
-        return _failed(index, action, f'template error at position {exc.position}: {exc}')
-    except PermanentJiraError as exc:
+        return _failed(index, action, f'template error: {exc.report()}')
+    except (PermanentJiraError, EgressRefused) as exc:
         return _failed(index, action, str(exc))
 
 
@@ -140,6 +154,35 @@ async def _assign(target: Target, index: int, action: AssignAction) -> ActionRes
         return _ok(index, action, {'assignee': action.account_id})
     await target.jira.request(target.tenant, 'PUT', target.path('/assignee'), json={'accountId': action.account_id})
     return _ok(index, action, {'assignee': action.account_id})
+
+
+async def _web_request(
+    target: Target, index: int, action: WebRequestAction, context: Mapping[str, Any]
+) -> ActionResult:
+    if target.web is None:
+        return _failed(index, action, 'web requests are not available in this worker')
+    url = render(action.url, context)
+    headers = {name: render(value, context).text for name, value in action.headers.items()}
+    headers['X-Rulequeue-Idempotency-Key'] = target.action_key(index)
+    body = None if action.body is None else render(action.body, context).text
+    try:
+        answer = await send(
+            target.web,
+            target.tenant.client_key,
+            action.method,
+            url.text,
+            headers=headers,
+            body=body,
+            timeout_seconds=action.timeout_seconds,
+        )
+    except httpx.HTTPError as exc:  # the target's trouble, not Jira's: final for this action
+        return _failed(index, action, f'web request failed: {type(exc).__name__}: {exc}')
+    if isinstance(context, dict):
+        context['webhookResponse'] = answer.as_context()  # for the rule's later actions
+    changes = {'status': answer.status, 'host': answer.host}
+    if answer.status >= 400:
+        return _failed(index, action, f'{answer.host} answered {answer.status}')
+    return _ok(index, action, changes, url.unknown_paths)
 
 
 def _assignee(action: AssignAction) -> dict[str, Any] | None:

@@ -27,12 +27,13 @@ from schemas.audit import ActionResult, AuditStatus
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
-from worker import ordering, state
+from worker import licensing, ordering, state
 from worker.actions import Target
 from worker.jira import JiraClient
 from worker.matching import in_scope, trigger_matches
 from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
+from worker.web_request import WebRequester
 
 log = structlog.get_logger('rulequeue.worker')
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
@@ -45,6 +46,7 @@ class WorkerDeps:
     pool: Pool
     cipher: Cipher
     jira: JiraClient
+    web: WebRequester | None = None  # the web_request action's guarded client
 
 
 class RetryLater(Exception):
@@ -64,32 +66,43 @@ class Summary:
     statuses: list[str] = field(default_factory=list)
     attempts: int = 1
 
+    @property
+    def dead_lettered(self) -> bool:
+        """Whether a dead letter was recorded (giving up with no rule left to fail records none)."""
+        return self.outcome == 'retries-exhausted' or (self.outcome == 'dead-lettered' and bool(self.statuses))
+
 
 async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> Summary:
     started = time.perf_counter()
-    structlog.contextvars.bind_contextvars(execution_id=job.execution_id, delivery_id=job.delivery_id)
+    # The execution id is also the arq job id (queue.enqueue_execution), so it is the job id here.
+    structlog.contextvars.bind_contextvars(
+        execution_id=job.execution_id, job_id=job.execution_id, job_try=job_try, delivery_id=job.delivery_id
+    )
     try:
         summary = await _execute(deps, job, job_try)
+        # The canonical line: logged while the ids are still bound.
+        log.info(
+            'execution',
+            outcome=summary.outcome,
+            client_key=job.client_key,
+            rules_matched=summary.rules_matched,
+            statuses=summary.statuses,
+            attempts=summary.attempts,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
     except RetryLater as retry:
         level = log.debug if retry.waiting else log.info
         level(
             'execution',
             outcome='wait' if retry.waiting else 'retry',
+            client_key=job.client_key,
             reason=retry.reason,
             defer_seconds=round(retry.defer, 2),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         raise
     finally:
-        structlog.contextvars.unbind_contextvars('execution_id', 'delivery_id')
-    log.info(
-        'execution',
-        outcome=summary.outcome,
-        client_key=job.client_key,
-        rules_matched=summary.rules_matched,
-        statuses=summary.statuses,
-        attempts=summary.attempts,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+        structlog.contextvars.unbind_contextvars('execution_id', 'job_id', 'job_try', 'delivery_id')
     return summary
 
 
@@ -176,6 +189,12 @@ async def _run_rules(
         for s in await rules.enabled_rules(deps.pool, tenant.client_key)
         if in_scope(s.rule, event) and trigger_matches(s.rule.trigger, event)
     ]
+    if not job.licensed:
+        # Before the loop check below, which may ask Jira who our app user is: no Jira call.
+        attempt = await state.attempts_so_far(deps.redis, job) + 1
+        skipped = await licensing.record_unlicensed(deps.pool, job, tenant, event, candidates, attempt)
+        await _finish(deps, job, 'unlicensed')
+        return Summary('unlicensed', len(skipped), skipped, attempt)
     needs_loop_check = any(not s.rule.allow_rule_trigger for s in candidates)
     if needs_loop_check and await _caused_by_app(deps, job, tenant, event):
         candidates = [s for s in candidates if s.rule.allow_rule_trigger]
@@ -186,7 +205,8 @@ async def _run_rules(
     # Any earlier start that was not an ordering wait (a retry, a crash) may have acted
     # without recording it.
     starts = job_try - await ordering.waits_so_far(deps.redis, job)
-    target = Target(deps.jira, tenant, event.issue.key, actor=job.delivery_id, retrying=attempt > 1 or starts > 1)
+    retrying = attempt > 1 or starts > 1
+    target = Target(deps.jira, tenant, event.issue.key, actor=job.delivery_id, retrying=retrying, web=deps.web)
 
     async def save(field_name: str, result: ActionResult) -> None:
         await state.save_progress(deps.redis, job, field_name, result)

@@ -77,7 +77,7 @@ async def run_rule(
     try:
         outcomes = evaluate_conditions(rule.conditions, event, context)
     except TemplateError as exc:
-        run.messages.append(f'condition template error at position {exc.position}: {exc}')
+        run.messages.append(f'condition template error: {exc.report()}')
         run.results = [
             ActionResult(index=i, type=a.type, status=ActionStatus.SKIPPED) for i, a in enumerate(rule.actions)
         ]

@@ -17,12 +17,18 @@ from rulequeue import constants, queue
 from rulequeue.crypto import Cipher
 from rulequeue.logs import configure_logging
 from rulequeue.settings import Settings, load_settings
-from rulequeue.store.db import create_pool
+from rulequeue.store import web_hosts
+from rulequeue.store.db import Pool, create_pool
+from worker.egress import GuardedTransport
 from worker.execute import WorkerDeps
 from worker.jira import JiraClient
 from worker.jobs import run_execution
+from worker.mailer import mail_job
 from worker.maintenance import check_redis, sweep_job
+from worker.monitoring import Monitoring, start_monitoring
 from worker.reconcile import reconcile_job
+from worker.retention import retention_job, uninstall_purge_job
+from worker.web_request import WebRequester
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -38,22 +44,47 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx['http'] = http
     await check_redis(ctx['redis'])
+    monitoring = await start_monitoring(
+        ctx['redis'], pool, concurrency=settings.worker_concurrency, metrics_port=settings.worker_metrics_port
+    )
+    ctx.update(monitoring=monitoring, health=monitoring.health, metrics=monitoring.metrics)
     ctx['deps'] = WorkerDeps(
         settings=settings,
         redis=ctx['redis'],
         pool=pool,
         cipher=Cipher(settings.secret_keys),
-        jira=JiraClient(http, app_key=settings.app_key, timeout=settings.jira_timeout_seconds),
+        jira=JiraClient(
+            http,
+            app_key=settings.app_key,
+            timeout=settings.jira_timeout_seconds,
+            observe=monitoring.metrics.jira_request,
+        ),
+        web=web_requester(settings, pool),
     )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    monitoring: Monitoring | None = ctx.get('monitoring')
+    if monitoring is not None:
+        await monitoring.stop()
     deps: WorkerDeps | None = ctx.get('deps')
     if deps is not None:
         await deps.pool.close()
     http: httpx.AsyncClient | None = ctx.get('http')
     if http is not None:
         await http.aclose()
+    if deps is not None and deps.web is not None:
+        await deps.web.client.aclose()
+
+
+def web_requester(settings: Settings, pool: Pool) -> WebRequester:
+    """The web_request action's client: public addresses only (plus WEB_REQUEST_ALLOWED_NETWORKS)."""
+    transport = GuardedTransport(settings.web_request_networks)
+
+    async def hosts_of(client_key: str) -> list[str]:
+        return await web_hosts.hosts(pool, client_key)
+
+    return WebRequester(httpx.AsyncClient(transport=transport, trust_env=False), hosts_of)
 
 
 def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -80,6 +111,35 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
             cron(
                 reconcile_job,
                 name='rulequeue:reconcile',
+                second=0,
+                unique=True,
+                run_at_startup=False,
+                timeout=settings.job_timeout_seconds,
+            ),
+            cron(
+                mail_job,
+                name='rulequeue:mail',
+                second=30,
+                unique=True,
+                run_at_startup=False,
+                timeout=settings.job_timeout_seconds,
+            ),
+            # Daily, at a quiet hour (UTC), one after the other.
+            cron(
+                retention_job,
+                name='rulequeue:retention',
+                hour=3,
+                minute=10,
+                second=0,
+                unique=True,
+                run_at_startup=False,
+                timeout=settings.job_timeout_seconds,
+            ),
+            cron(
+                uninstall_purge_job,
+                name='rulequeue:uninstall-purge',
+                hour=3,
+                minute=20,
                 second=0,
                 unique=True,
                 run_at_startup=False,

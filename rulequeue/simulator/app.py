@@ -22,6 +22,7 @@ from starlette.routing import Route
 from rulequeue.connect import tokens
 from rulequeue.errors import Unauthorized
 from rulequeue.simulator.calls import FaultPlan, RecordedCall, fault_body, fault_headers
+from rulequeue.simulator.forge import ForgePlatform
 from rulequeue.simulator.keys import InstallSigner
 from rulequeue.simulator.rest import Host, dispatch, errors
 
@@ -126,11 +127,12 @@ class RestEndpoint:
         return answer(status, payload, claims=claims)
 
 
-def build_app(server: Server, signer: InstallSigner) -> Starlette:
-    """The site's ASGI app: ``/connect-install-keys/{kid}`` and the REST API."""
+def build_app(server: Server, signer: InstallSigner, forge: ForgePlatform | None = None) -> Starlette:
+    """The site's ASGI app: ``/connect-install-keys/{kid}``, Forge's JWKS and the REST API."""
     return Starlette(
         routes=[
             Route('/connect-install-keys/{kid}', signer.endpoint, methods=['GET']),
+            *(forge.routes() if forge is not None else []),
             Route('/{path:path}', RestEndpoint(server).handle, methods=_METHODS),
         ]
     )

@@ -18,6 +18,7 @@ from rulequeue.simulator.calls import Fault, FaultPlan, RecordedCall
 from rulequeue.simulator.catalog import ALICE, JsonObject
 from rulequeue.simulator.connect import AppRegistration, ConnectLink
 from rulequeue.simulator.edits import FieldErrors
+from rulequeue.simulator.forge import ForgePlatform
 from rulequeue.simulator.keys import InstallSigner
 from rulequeue.simulator.redelivery import Delivery, deliver
 from rulequeue.simulator.state import Change, SimulatorError, SiteState, friendly_edit
@@ -44,6 +45,7 @@ class JiraSimulator:
         webhook_retry_delays: Seconds before each re-delivery of a webhook the app answered
             with a retryable status (none by default: one attempt, as tests expect).
         deliveries: Every webhook sent for a change of an issue, with each attempt's status.
+        forge: Forge's side of the site: FIT signing keys and their JWKS, app system tokens.
     """
 
     def __init__(
@@ -78,7 +80,9 @@ class JiraSimulator:
         self._base_url: str | None = None
         self._http: httpx.AsyncClient | None = None
         self._app_events = AppEventSender(self._link, self._client)
-        self._asgi = build_app(self, self._signer)
+        # Forge's side of the site: FIT signing keys served as JWKS, app system tokens.
+        self.forge = ForgePlatform()
+        self._asgi = build_app(self, self._signer, self.forge)
 
     # -- the site ------------------------------------------------------------------------------
 
@@ -129,6 +133,16 @@ class JiraSimulator:
     def app(self) -> AppRegistration | None:
         """What the site kept from the installed app's descriptor."""
         return self._link.app
+
+    @property
+    def licence(self) -> str:
+        """The app's licence on this site, sent as ``lic=`` if its descriptor enables licensing."""
+        return self._link.licence
+
+    @licence.setter
+    def licence(self, value: str) -> None:
+        """'active' or 'none' (an expired or cancelled subscription)."""
+        self._link.licence = value
 
     @property
     def app_state(self) -> str:

@@ -58,4 +58,5 @@ async def test_migrate_is_idempotent(system: System) -> None:
     tables = await system.pool.fetch(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1', system.settings.database_schema
     )
-    assert {t['table_name'] for t in tables} == {'tenants', 'rules', 'audit_log', 'dead_letters', 'deliveries'}
+    expected = {'tenants', 'rules', 'audit_log', 'dead_letters', 'deliveries', 'outbox', 'web_request_hosts'}
+    assert {t['table_name'] for t in tables} == expected
