@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from arq.cron import cron
+from arq.cron import CronJob, cron
 from arq.worker import func
 
 from rulequeue import constants, queue
@@ -87,6 +87,26 @@ def web_requester(settings: Settings, pool: Pool) -> WebRequester:
     return WebRequester(httpx.AsyncClient(transport=transport, trust_env=False), hosts_of)
 
 
+def _cron_jobs(timeout: int) -> list[CronJob]:
+    """Maintenance jobs, one run per slot across all workers (arq dedupes cron jobs by id).
+
+    Every one has the execution timeout: arq keeps a killed worker's in-progress keys for the
+    largest timeout it knows + 10 s, so a longer cron timeout would slow every takeover.
+    """
+
+    def every(function: Any, name: str, **when: Any) -> CronJob:
+        return cron(function, name=f'rulequeue:{name}', unique=True, run_at_startup=False, timeout=timeout, **when)
+
+    return [
+        every(sweep_job, 'sweep', minute=set(range(0, 60, 5))),
+        every(reconcile_job, 'reconcile', second=0),
+        every(mail_job, 'mail', second=30),
+        # Daily, at a quiet hour (UTC), one after the other.
+        every(retention_job, 'retention', hour=3, minute=10, second=0),
+        every(uninstall_purge_job, 'uninstall-purge', hour=3, minute=20, second=0),
+    ]
+
+
 def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for ``arq.Worker`` (a dict is a valid arq WorkerSettings)."""
     return {
@@ -98,54 +118,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 max_tries=constants.ARQ_MAX_TRIES,
             )
         ],
-        'cron_jobs': [
-            # One run per slot across all workers (arq dedupes cron jobs by id).
-            cron(
-                sweep_job,
-                name='rulequeue:sweep',
-                minute=set(range(0, 60, 5)),
-                unique=True,
-                run_at_startup=False,
-                timeout=settings.job_timeout_seconds,
-            ),
-            cron(
-                reconcile_job,
-                name='rulequeue:reconcile',
-                second=0,
-                unique=True,
-                run_at_startup=False,
-                timeout=settings.job_timeout_seconds,
-            ),
-            cron(
-                mail_job,
-                name='rulequeue:mail',
-                second=30,
-                unique=True,
-                run_at_startup=False,
-                timeout=settings.job_timeout_seconds,
-            ),
-            # Daily, at a quiet hour (UTC), one after the other.
-            cron(
-                retention_job,
-                name='rulequeue:retention',
-                hour=3,
-                minute=10,
-                second=0,
-                unique=True,
-                run_at_startup=False,
-                timeout=settings.job_timeout_seconds,
-            ),
-            cron(
-                uninstall_purge_job,
-                name='rulequeue:uninstall-purge',
-                hour=3,
-                minute=20,
-                second=0,
-                unique=True,
-                run_at_startup=False,
-                timeout=settings.job_timeout_seconds,
-            ),
-        ],
+        'cron_jobs': _cron_jobs(settings.job_timeout_seconds),
         'queue_name': constants.QUEUE_NAME,
         # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only
         # then lets another worker take over a killed one's job (arq #402): keep every timeout here.
