@@ -47,7 +47,8 @@ async def _services(stack_out: list[str]) -> AsyncIterator[tuple[str, str]]:
         else:
             stack_out.append('PostgreSQL from DATABASE_URL')
         if redis_url is None:
-            redis_url = await stack.enter_async_context(embedded_redis())
+            # AOF on, as production should run it (README, 'Running Redis so nothing is lost').
+            redis_url = await stack.enter_async_context(embedded_redis(appendonly=True))
             stack_out.append(f'embedded Redis at {redis_url}')
         else:
             stack_out.append('Redis from REDIS_URL')

@@ -85,12 +85,15 @@ async def report(
     expected = expected_outcomes(played.scenarios)
     ok = True
     print('\nAudit outcomes per rule (actual / expected)', file=out)
-    print(f'  {"rule":<28}' + ''.join(f'{s:>22}' for s in STATUSES) + '    check', file=out)
-    for rule in sorted({name for name, _ in expected} | {name for name, _ in actual}):
+    names = sorted({name for name, _ in expected} | {name for name, _ in actual})
+    width = max(len('rule'), *(len(n) for n in names))
+    print(f'  {"rule":<{width}}' + ''.join(f'{s:>22}' for s in STATUSES) + '    check', file=out)
+    for rule in names:
         cells = [f'{actual[(rule, s)]} / {expected[(rule, s)]}' for s in STATUSES]
         good = all(actual[(rule, s)] == expected[(rule, s)] for s in STATUSES)
         ok &= good
-        print(f'  {rule:<28}' + ''.join(f'{c:>22}' for c in cells) + f'    {"ok" if good else "MISMATCH"}', file=out)
+        verdict = 'ok' if good else 'MISMATCH'
+        print(f'  {rule:<{width}}' + ''.join(f'{c:>22}' for c in cells) + f'    {verdict}', file=out)
 
     wanted: Counter[tuple[str, str]] = Counter()
     for row in rows:

@@ -28,6 +28,10 @@ DONE = 'Clean up when done'
 DELETIONS = 'Log deletions'
 OPS = 'Welcome ops stories'
 ASSIGNEE = 'Notify assignee'
+REVIEW = 'Review checklist'
+REOPENED = 'Reopened work goes back to triage'
+CUSTOMER = 'Customer label raises priority'
+DUE = 'Note due dates'
 OK, SKIP = 'SUCCESS', 'NO_ACTIONS_PERFORMED'
 
 
@@ -102,6 +106,30 @@ async def _assign_and_unassign(sim: JiraSimulator) -> Responses:
     return responses + await sim.assign_issue(key, None, user=BOB)
 
 
+async def _send_for_review(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'PROJ', 'Task')
+    return responses + await sim.transition_issue(key, 'In Review', user=BOB)
+
+
+async def _reopen(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    responses += await sim.transition_issue(key, 'Done', user=ALICE)
+    return responses + await sim.transition_issue(key, 'To Do', user=BOB)
+
+
+async def _label_customer(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    responses += await sim.update_issue(key, {'labels': {'add': ['billing']}}, user=BOB)
+    return responses + await sim.update_issue(key, {'labels': {'add': ['customer']}}, user=BOB)
+
+
+async def _set_due_dates(sim: JiraSimulator) -> Responses:
+    proj, responses = await _create(sim, 'PROJ', 'Task')
+    ops, more = await _create(sim, 'OPS', 'Task')
+    responses += more + await sim.update_issue(proj, {'duedate': '2026-12-24'}, user=ALICE)
+    return responses + await sim.update_issue(ops, {'duedate': '2026-12-24'}, user=ALICE)
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario('a bug is filed in PROJ', _bug_in_proj, ((TRIAGE, OK),)),
     Scenario('a task is filed in PROJ', _task_in_proj, ((TRIAGE, SKIP),)),
@@ -115,6 +143,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario('a bug is finished', _finish_bug, ((TRIAGE, OK), (DONE, OK))),
     Scenario('a task is deleted', _delete_task, ((OPS, SKIP), (DELETIONS, OK))),
     Scenario('assigned, then unassigned', _assign_and_unassign, ((OPS, SKIP), (ASSIGNEE, OK), (ASSIGNEE, SKIP))),
+    Scenario('a task is sent for review', _send_for_review, ((TRIAGE, SKIP), (REVIEW, OK))),
+    Scenario('done work is reopened', _reopen, ((OPS, SKIP), (DONE, OK), (REOPENED, OK))),
+    Scenario('labelled billing, then customer', _label_customer, ((OPS, SKIP), (CUSTOMER, SKIP), (CUSTOMER, OK))),
+    Scenario('due dates set in PROJ and OPS', _set_due_dates, ((TRIAGE, SKIP), (OPS, SKIP), (DUE, OK))),
 )
 
 

@@ -16,7 +16,7 @@ from tests.conftest import DATABASE_URL, redis_url
 def test_example_rules_are_valid_and_cover_the_scenarios() -> None:
     rules = [Rule.model_validate(r) for r in load_example_rules()]
     names = {r.name for r in rules}
-    assert len(rules) >= 8
+    assert len(rules) >= 12
     assert {name for s in SCENARIOS for name, _ in s.expect} <= names
 
 
