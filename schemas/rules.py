@@ -12,8 +12,30 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.issue_actions import (
+    AddWatcherAction,
+    CreateIssueAction,
+    CreateSubtasksAction,
+    LinkIssuesAction,
+    RefetchAction,
+)
+from schemas.strict import Strict
+
+# Triggers live in schemas/triggers.py; re-exported because rules are read as one document.
+from schemas.triggers import FieldValueChanged as FieldValueChanged
+from schemas.triggers import IssueAssigned as IssueAssigned
+from schemas.triggers import IssueCommented as IssueCommented
+from schemas.triggers import IssueCreated as IssueCreated
+from schemas.triggers import IssueDeleted as IssueDeleted
+from schemas.triggers import IssueTransitioned as IssueTransitioned
+from schemas.triggers import IssueUpdated as IssueUpdated
+from schemas.triggers import Trigger as Trigger
+from schemas.triggers import parsed_jql
+from schemas.user_condition import UserCondition
+
 MAX_TEMPLATE_LENGTH = 10_000
-MAX_COMPONENTS = 65
+# An ``if`` inside an ``if`` inside an ``if``, no deeper: deeper logic reads better as two rules.
+MAX_IF_DEPTH = 3
 MAX_PATTERN_LENGTH = 1000
 
 
@@ -32,60 +54,32 @@ def unstorable_text(value: Any, path: str = '') -> str | None:
     return None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra='forbid', frozen=True)
-
-
-class Owner(_Strict):
+class Owner(Strict):
     account_id: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=320, pattern=r'^[^@\s]+@[^@\s]+$')
 
 
-# Triggers ---------------------------------------------------------------------------------
-
-
-class IssueCreated(_Strict):
-    type: Literal['issue_created']
-
-
-class IssueUpdated(_Strict):
-    type: Literal['issue_updated']
-
-
-class FieldValueChanged(_Strict):
-    type: Literal['field_value_changed']
-    fields: list[str] = Field(min_length=1, max_length=50)
-
-
-class IssueTransitioned(_Strict):
-    type: Literal['issue_transitioned']
-    from_: str | None = Field(default=None, alias='from')
-    to: str | None = None
-
-
-class IssueCommented(_Strict):
-    type: Literal['issue_commented']
-
-
-class IssueAssigned(_Strict):
-    type: Literal['issue_assigned']
-
-
-class IssueDeleted(_Strict):
-    type: Literal['issue_deleted']
-
-
-Trigger = Annotated[
-    IssueCreated | IssueUpdated | FieldValueChanged | IssueTransitioned | IssueCommented | IssueAssigned | IssueDeleted,
-    Field(discriminator='type'),
-]
-
 # Conditions -------------------------------------------------------------------------------
 
-Op = Literal['equals', 'not_equals', 'in', 'not_in', 'contains', 'is_empty', 'is_not_empty', 'matches']
+Op = Literal[
+    'equals',
+    'not_equals',
+    'in',
+    'not_in',
+    'contains',
+    'is_empty',
+    'is_not_empty',
+    'matches',
+    'greater_than',
+    'less_than',
+    'greater_than_or_equal',
+    'less_than_or_equal',
+]
 VALUELESS_OPS = frozenset({'is_empty', 'is_not_empty'})
 LIST_OPS = frozenset({'in', 'not_in'})
+# Compare numbers, or dates as instants (worker/compare.py); one value, never a list.
+ORDER_OPS = frozenset({'greater_than', 'less_than', 'greater_than_or_equal', 'less_than_or_equal'})
 
 
 # A template placeholder inside a compare pattern; the rendered value is escaped at run time.
@@ -99,6 +93,8 @@ def _check_value(op: str, value: Any, *, templated: bool = False) -> None:
         raise ValueError(f'op {op!r} needs a value')
     if op in LIST_OPS and not isinstance(value, list):
         raise ValueError(f'op {op!r} needs a list value')
+    if op in ORDER_OPS and (isinstance(value, list | bool)):
+        raise ValueError(f'op {op!r} needs one number or date')
     if op == 'matches':
         if not isinstance(value, str) or len(value) > MAX_PATTERN_LENGTH:
             raise ValueError(f'op "matches" needs a regular expression of at most {MAX_PATTERN_LENGTH} characters')
@@ -109,7 +105,7 @@ def _check_value(op: str, value: Any, *, templated: bool = False) -> None:
             raise ValueError(f'invalid regular expression: {exc}') from None
 
 
-class FieldCondition(_Strict):
+class FieldCondition(Strict):
     type: Literal['field']
     field: str = Field(min_length=1, max_length=255)
     op: Op
@@ -119,7 +115,7 @@ class FieldCondition(_Strict):
         _check_value(self.op, self.value)
 
 
-class CompareCondition(_Strict):
+class CompareCondition(Strict):
     type: Literal['compare']
     left: str = Field(max_length=MAX_TEMPLATE_LENGTH)
     op: Op
@@ -129,22 +125,35 @@ class CompareCondition(_Strict):
         _check_value(self.op, self.right, templated=True)
 
 
-Condition = Annotated[FieldCondition | CompareCondition, Field(discriminator='type')]
+class JqlCondition(Strict):
+    """Holds when the issue matches the query: decided on the snapshot when it can be, else by a
+    signed Jira search ``key = X AND (…)`` (worker/jql_checks.py)."""
+
+    type: Literal['jql']
+    jql: str = Field(min_length=1)
+
+    @field_validator('jql')
+    @classmethod
+    def _valid_jql(cls, value: str) -> str:
+        return parsed_jql(value)
+
+
+Condition = Annotated[FieldCondition | CompareCondition | JqlCondition | UserCondition, Field(discriminator='type')]
 
 # Actions ----------------------------------------------------------------------------------
 
 
-class CommentAction(_Strict):
+class CommentAction(Strict):
     type: Literal['comment']
     body: str = Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH)
 
 
-class ListChange(_Strict):
+class ListChange(Strict):
     add: list[Any] = Field(default_factory=list)
     remove: list[Any] = Field(default_factory=list)
 
 
-class EditAction(_Strict):
+class EditAction(Strict):
     type: Literal['edit']
     fields: dict[str, Any] = Field(min_length=1, max_length=50)
 
@@ -159,22 +168,22 @@ class EditAction(_Strict):
         return value
 
 
-class TransitionAction(_Strict):
+class TransitionAction(Strict):
     type: Literal['transition']
     to: str = Field(min_length=1, max_length=255)
 
 
-class AssignAction(_Strict):
+class AssignAction(Strict):
     type: Literal['assign']
     account_id: str | None = Field(max_length=128)
 
 
-class LogAction(_Strict):
+class LogAction(Strict):
     type: Literal['log']
     message: str = Field(min_length=1, max_length=MAX_TEMPLATE_LENGTH)
 
 
-class WebRequestAction(_Strict):
+class WebRequestAction(Strict):
     """An outbound HTTP call (worker/web_request.py); URL, header values and body are templates."""
 
     type: Literal['web_request']
@@ -196,14 +205,59 @@ class WebRequestAction(_Strict):
 
 
 Action = Annotated[
-    CommentAction | EditAction | TransitionAction | AssignAction | LogAction | WebRequestAction,
+    CommentAction
+    | EditAction
+    | TransitionAction
+    | AssignAction
+    | LogAction
+    | WebRequestAction
+    | CreateIssueAction
+    | CreateSubtasksAction
+    | LinkIssuesAction
+    | AddWatcherAction
+    | RefetchAction,
     Field(discriminator='type'),
 ]
+
+
+class IfBlock(Strict):
+    """``{"type": "if", "conditions": [...], "then": [...], "else": [...]}`` in an action list: runs
+    ``then`` when every condition holds, else ``else`` (worker/action_list.py)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal['if']
+    conditions: list[Condition] = Field(min_length=1)
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias='else')
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.then and not self.else_:
+            raise ValueError('an "if" needs a "then" or an "else" action')
+
+
+# An action, or an ``if`` block of actions.
+Step = Annotated[Action | IfBlock, Field(discriminator='type')]
+IfBlock.model_rebuild()
+
+
+def count_components(steps: list[Step]) -> int:
+    """Components in an action list: each action, and each ``if`` with its conditions and branches."""
+    return sum(
+        1 + len(s.conditions) + count_components(s.then) + count_components(s.else_) if isinstance(s, IfBlock) else 1
+        for s in steps
+    )
+
+
+def if_depth(steps: list[Step]) -> int:
+    """How deeply ``if`` blocks nest in an action list (0: none)."""
+    return max((1 + max(if_depth(s.then), if_depth(s.else_)) for s in steps if isinstance(s, IfBlock)), default=0)
+
 
 # The rule ---------------------------------------------------------------------------------
 
 
-class Rule(_Strict):
+class Rule(Strict):
     """A rule as stored and as sent over the API (without the server-assigned fields)."""
 
     name: str = Field(min_length=1, max_length=255)
@@ -212,7 +266,7 @@ class Rule(_Strict):
     projects: list[str] = Field(default_factory=list, max_length=100)
     trigger: Trigger
     conditions: list[Condition] = Field(default_factory=list)
-    actions: list[Action] = Field(min_length=1)
+    actions: list[Step] = Field(min_length=1)
     allow_rule_trigger: bool = False
     owner: Owner | None = None
 
@@ -225,9 +279,14 @@ class Rule(_Strict):
         return data
 
     def model_post_init(self, __context: Any) -> None:
-        components = 1 + len(self.conditions) + len(self.actions)
-        if components > MAX_COMPONENTS:
-            raise ValueError(f'a rule has at most {MAX_COMPONENTS} components, this one has {components}')
+        components = 1 + len(self.conditions) + count_components(self.actions)
+        if if_depth(self.actions) > MAX_IF_DEPTH:
+            raise ValueError(f'"if" blocks nest at most {MAX_IF_DEPTH} deep')
+        # The limit is the deployment's (MAX_RULE_COMPONENTS), passed by the API as validation
+        # context; a stored rule loads without one, as it was checked when it was saved.
+        limit = __context.get('max_components') if isinstance(__context, dict) else None
+        if limit is not None and components > limit:
+            raise ValueError(f'a rule has at most {limit} components, this one has {components}')
 
 
 class StoredRule(BaseModel):
