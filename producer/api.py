@@ -19,6 +19,7 @@ from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import BadRequest, NotFound, Unprocessable
 from rulequeue.privacy import inventory
+from rulequeue.settings import Settings
 from rulequeue.store import audit, rules, web_hosts
 from rulequeue.store.tenants import Tenant
 from schemas.audit import AuditStatus
@@ -47,9 +48,13 @@ async def _tenant(request: Request) -> Tenant:
 async def _rule_from_body(request: Request) -> Rule:
     check_json_content_type(request)
     body = await read_body(request, RULE_BODY_LIMIT, deps_of(request).settings.body_read_timeout_seconds)
-    data = parse_json_object(body)
+    return validate_rule(parse_json_object(body), deps_of(request).settings)
+
+
+def validate_rule(data: Any, settings: Settings) -> Rule:
+    """The rule document, checked against the deployment's limits; Unprocessable (422) if invalid."""
     try:
-        return Rule.model_validate(data)
+        return Rule.model_validate(data, context={'max_components': settings.max_rule_components})
     except ValidationError as exc:
         errors: list[dict[str, object]] = [
             {'path': '/'.join(str(p) for p in e['loc']), 'message': e['msg']} for e in exc.errors()

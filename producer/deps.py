@@ -26,6 +26,8 @@ class Deps:
     cipher: Cipher
     install_keys: InstallKeys
     metrics: ProducerMetrics
+    # Outbound HTTP (install keys, and Jira reads of a rule dry-run); owned by open_deps.
+    http: httpx.AsyncClient | None = None
 
     @property
     def base_path(self) -> str:
@@ -50,4 +52,5 @@ async def open_deps(settings: Settings, *, http: httpx.AsyncClient | None = None
             install_keys=InstallKeys(settings.connect_install_keys_url, client),
             # One registry per process (per app): never prometheus_client's global one.
             metrics=ProducerMetrics(),
+            http=client,
         )

@@ -10,8 +10,10 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from schemas.audit import AuditRecord, AuditStatus
+from schemas.evaluations import EvaluationRecord, ExplainValues
 from schemas.privacy import PrivacyReport
 from schemas.rules import Rule, RuleResponse
+from worker.dry_run import EVENT_TYPES, DryRunReport
 
 _REF = '#/components/schemas/{model}'
 
@@ -35,6 +37,84 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(code): _json('#/components/schemas/Error', reasons[code]) for code in statuses}
 
 
+def _explain_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """The explain API: evaluations per delivery and per issue, and the opt-in to keep values."""
+    one = _json(_REF.format(model='EvaluationRecord'), 'why each rule did or did not run')
+    choice = _json(_REF.format(model='ExplainValues'), 'whether failing conditions keep their actual values')
+    text_param = {'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+    return {
+        '/api/events/{delivery_id}': {
+            'parameters': [{'name': 'delivery_id', **text_param}],
+            'get': {'operationId': 'getEvent', 'responses': {'200': one, **common, **_errors(404)}},
+        },
+        '/api/issues/{issue_key}/events': {
+            'parameters': [{'name': 'issue_key', **text_param}],
+            'get': {
+                'operationId': 'listIssueEvents',
+                'parameters': [
+                    {'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 100}}
+                ],
+                'responses': {
+                    '200': _json(_REF.format(model='EvaluationList'), 'evaluations, newest first'),
+                    **common,
+                },
+            },
+        },
+        '/api/settings/explain-values': {
+            'get': {'operationId': 'getExplainValues', 'responses': {'200': choice, **common}},
+            'put': {
+                'operationId': 'putExplainValues',
+                'requestBody': {
+                    'required': True,
+                    'content': {'application/json': {'schema': {'$ref': _REF.format(model='ExplainValues')}}},
+                },
+                'responses': {'200': choice, **common, **_errors(422)},
+            },
+        },
+    }
+
+
+def _rule_tool_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """The rule JSON Schema and the dry run (producer/rule_tools_api.py)."""
+    request = {
+        'type': 'object',
+        'required': ['rule'],
+        'additionalProperties': False,
+        'properties': {
+            'rule': {'$ref': _REF.format(model='Rule')},
+            'issue_key': {'type': 'string'},
+            'issue': {'type': 'object'},
+            'event': {'type': 'string', 'enum': list(EVENT_TYPES)},
+            'changelog': {'type': 'object'},
+            'comment': {'type': 'object'},
+            'user': {'type': 'object'},
+        },
+    }
+    return {
+        '/api/rules/schema': {
+            'get': {
+                'operationId': 'getRuleSchema',
+                'responses': {'200': _json_schema({'type': 'object'}, 'the JSON Schema of a rule'), **common},
+            }
+        },
+        '/api/rules/dry-run': {
+            'post': {
+                'operationId': 'dryRunRule',
+                'requestBody': {'required': True, 'content': {'application/json': {'schema': request}}},
+                'responses': {
+                    '200': _json(_REF.format(model='DryRunReport'), 'what the rule would decide and write'),
+                    **common,
+                    **_errors(404, 422),
+                },
+            }
+        },
+    }
+
+
+def _json_schema(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {'description': description, 'content': {'application/json': {'schema': schema}}}
+
+
 def build_openapi(server_url: str) -> dict[str, Any]:
     _, defs = models_json_schema(
         [
@@ -42,6 +122,9 @@ def build_openapi(server_url: str) -> dict[str, Any]:
             (RuleResponse, 'serialization'),
             (AuditRecord, 'serialization'),
             (PrivacyReport, 'serialization'),
+            (EvaluationRecord, 'serialization'),
+            (ExplainValues, 'validation'),
+            (DryRunReport, 'serialization'),
         ],
         ref_template=_REF,
     )
@@ -78,6 +161,11 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                 'items': {'type': 'string', 'maxLength': 253, 'description': 'a host name, or *. and a domain'},
             }
         },
+    }
+    components['EvaluationList'] = {
+        'type': 'object',
+        'required': ['events'],
+        'properties': {'events': {'type': 'array', 'items': {'$ref': _REF.format(model='EvaluationRecord')}}},
     }
     rule_body = {'required': True, 'content': {'application/json': {'schema': {'$ref': _REF.format(model='Rule')}}}}
     rule_id = {'name': 'rule_id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
@@ -144,6 +232,8 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_explain_paths(common),
+            **_rule_tool_paths(common),
             '/api/web-request-hosts': {
                 'get': {
                     'operationId': 'getWebRequestHosts',

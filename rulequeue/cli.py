@@ -11,6 +11,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rulequeue.errors import ConfigurationError, RulequeueError
 from rulequeue.logs import configure_logging
@@ -144,6 +145,41 @@ def _positive(value: str) -> int:
     return number
 
 
+def _forge_manifest(args: argparse.Namespace) -> int:
+    import yaml
+
+    from rulequeue.forge import manifest
+
+    app_id, base_url = args.app_id, args.base_url
+    if app_id is None or base_url is None:  # only then is the deployment's environment needed
+        settings = _settings()
+        app_id = app_id or next(iter(settings.forge_app_ids), None)
+        base_url = base_url or settings.app_base_url
+    if not app_id:
+        print('rulequeue: no app id: pass --app-id or set FORGE_APP_IDS', file=sys.stderr)
+        return 2
+
+    def listed(text: str | None, default: frozenset[str]) -> frozenset[str]:
+        return default if text is None else frozenset(filter(None, (t.strip() for t in text.split(','))))
+
+    try:
+        document = manifest.build_manifest(
+            app_id=app_id,
+            base_url=base_url,
+            triggers=listed(args.triggers, manifest.ALL_TRIGGERS),
+            actions=listed(args.actions, manifest.ALL_ACTIONS),
+        )
+    except ValueError as exc:
+        print(f'rulequeue: {exc}', file=sys.stderr)
+        return 2
+    text = yaml.safe_dump(document, sort_keys=False, width=120)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='rulequeue', description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
@@ -186,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)
     demo.set_defaults(run=_demo)
+    manifest = sub.add_parser('forge-manifest', help="render the Forge app's manifest.yml for this deployment")
+    manifest.add_argument('--app-id', help='the app ARI from `forge register` (default: the first FORGE_APP_IDS)')
+    manifest.add_argument('--base-url', help='public https URL of the producer (default: APP_BASE_URL)')
+    manifest.add_argument('--triggers', help='comma-separated rule triggers to enable (default: all)')
+    manifest.add_argument('--actions', help='comma-separated rule actions to enable (default: all)')
+    manifest.add_argument('--output', '-o', help='write here instead of standard output')
+    manifest.set_defaults(run=_forge_manifest)
     return parser
 
 

@@ -48,6 +48,25 @@ DEFAULT_ORDER_HOLD_SECONDS = 900
 RATE_TENANT_KEY = KEY_PREFIX + ':rl:tenant:{tenant}'
 RATE_IP_FAILURES_KEY = KEY_PREFIX + ':rl:ip:{ip}'
 
+# Service limits (../shared/AUTOMATION.md section 4, Automation for Jira's defaults).
+DEFAULT_MAX_RULE_COMPONENTS = 65
+# A4J throttles above 2 executions per 5 s, i.e. 1,440 an hour, sustained.
+DEFAULT_RULE_EXECUTIONS_PER_HOUR = 1440
+# Loop detection: a chain of events caused by our own actions stops past this depth.
+DEFAULT_LOOP_MAX_DEPTH = 10
+# Per-rule execution count of one clock hour: a hash of delivery id -> ordinal, plus the counter,
+# so a retried execution keeps its place. Kept a little past its hour.
+RULE_HOUR_KEY = KEY_PREFIX + ':limit:hour:{tenant}:{rule}:{hour}'
+RULE_HOUR_TTL_SECONDS = 2 * 3600
+# "(tenant, issue) was last changed by our actions at chain depth d". Events our app user
+# causes carry no chain id from Jira, so the depth is passed on through this key; A4J speaks
+# of loops "in quick succession", so a few minutes suffice and a quiet issue starts afresh.
+CHAIN_ISSUE_KEY = KEY_PREFIX + ':chain:issue:{tenant}:{issue}'
+# The depth one execution was given, fixed at its first start (a retry must not re-derive it
+# from the key above, which its own actions may since have raised).
+CHAIN_EXECUTION_KEY = KEY_PREFIX + ':chain:exec:{execution}'
+CHAIN_TTL_SECONDS = 600
+
 # Defaults that are settings elsewhere.
 DEFAULT_APP_KEY = 'rulequeue'
 DEFAULT_INSTALL_KEYS_URL = 'https://connect-install-keys.atlassian.com'
@@ -204,3 +223,15 @@ def order_key(client_key: str, issue_id: str) -> str:
 
 def snapshot_pattern() -> str:
     return SNAPSHOT_KEY.format(tenant='*', execution='*')
+
+
+def rule_hour_key(client_key: str, rule_id: str, hour: int) -> str:
+    return RULE_HOUR_KEY.format(tenant=tenant_ref(client_key), rule=digest(rule_id, 24), hour=hour)
+
+
+def chain_issue_key(client_key: str, issue_id: str) -> str:
+    return CHAIN_ISSUE_KEY.format(tenant=tenant_ref(client_key), issue=digest(issue_id, 24))
+
+
+def chain_execution_key(execution: str) -> str:
+    return CHAIN_EXECUTION_KEY.format(execution=execution)

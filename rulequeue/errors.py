@@ -215,3 +215,11 @@ class EgressRefused(RulequeueError):
     """A ``web_request`` target is refused: not on the tenant's allow-list, or its address (as
     written, as resolved, or after a redirect) is loopback, private, link-local or otherwise
     not public. Final for that action; the audit row says why."""
+
+
+class IncomparableValues(RulequeueError):
+    """An ordering condition (``greater_than``…) met values that are not both numbers or both dates.
+
+    The message names the kinds of the two sides ("a number and a date"), never their values:
+    it goes into the audit entry, which must not copy issue data.
+    """

@@ -68,8 +68,35 @@ def inventory(settings: Settings) -> PrivacyReport:
                 ('Rate limit: failed authentications per client address (hashed)', constants.RATE_IP_FAILURES_KEY),
             )
         ),
+        *(
+            StoredData(
+                data=what,
+                store='redis',
+                location=key_pattern(template),
+                retention=f'{ttl // 60} minutes',
+                max_days=ttl / 86400,
+            )
+            for what, template, ttl in (
+                (
+                    'Service limit: executions of a rule this hour (delivery ids)',
+                    constants.RULE_HOUR_KEY,
+                    constants.RULE_HOUR_TTL_SECONDS,
+                ),
+                (
+                    'Loop detection: chain depth of our last change to an issue',
+                    constants.CHAIN_ISSUE_KEY,
+                    constants.CHAIN_TTL_SECONDS,
+                ),
+                (
+                    'Loop detection: chain depth of an execution',
+                    constants.CHAIN_EXECUTION_KEY,
+                    constants.CHAIN_TTL_SECONDS,
+                ),
+            )
+        ),
         StoredData(
-            data="Tenant: clientKey, site URL, cloud id, state, our app user's account id",
+            data="Tenant: clientKey, site URL, cloud id, state, our app user's account id, "
+            'whether evaluations keep values',
             store='postgres',
             location='tenants',
             retention=f'while installed; {after_uninstall}',
@@ -87,6 +114,13 @@ def inventory(settings: Settings) -> PrivacyReport:
             retention=f'until deleted by the tenant; {after_uninstall}',
         ),
         StoredData(
+            data='Forge installations: installation, site and app ids, API base URL, the app system token '
+            'AES-256-GCM encrypted with its expiry',
+            store='postgres',
+            location='forge_installations',
+            retention=f'while installed; the token is deleted at once on preUninstall; {after_uninstall}',
+        ),
+        StoredData(
             data='Hosts the tenant allows web request actions to call',
             store='postgres',
             location='web_request_hosts',
@@ -96,6 +130,14 @@ def inventory(settings: Settings) -> PrivacyReport:
             data='Audit entries: rule, status, issue key and id, delivery id, the changes the rule made, messages',
             store='postgres',
             location='audit_log',
+            retention=f'{audit_days} days (AUDIT_RETENTION_DAYS); {after_uninstall}',
+            max_days=audit_days,
+        ),
+        StoredData(
+            data='Evaluations: per event, each rule and why it did or did not run (rule configuration, event type, '
+            "changed field names); a failing condition's actual value only if the tenant opted in, 80 characters",
+            store='postgres',
+            location='evaluations',
             retention=f'{audit_days} days (AUDIT_RETENTION_DAYS); {after_uninstall}',
             max_days=audit_days,
         ),

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         constants.DEFAULT_ORDER_HOLD_SECONDS, gt=0, description='how long one event may hold back later ones'
     )
     max_attempts: int = Field(constants.DEFAULT_MAX_ATTEMPTS, ge=1)
+    max_rule_components: int = Field(
+        constants.DEFAULT_MAX_RULE_COMPONENTS, ge=2, description='trigger + conditions + actions of one rule'
+    )
+    rule_executions_per_hour: int = Field(
+        constants.DEFAULT_RULE_EXECUTIONS_PER_HOUR, ge=0, description='per rule; beyond it THROTTLED; 0: no limit'
+    )
+    loop_max_depth: int = Field(
+        constants.DEFAULT_LOOP_MAX_DEPTH, ge=1, description='re-triggers by our own actions before LOOP'
+    )
     retry_base_seconds: float = Field(constants.DEFAULT_RETRY_BASE_SECONDS, ge=0)
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)
     jira_timeout_seconds: float = Field(constants.JIRA_TIMEOUT_SECONDS, gt=0)

@@ -20,6 +20,10 @@ class AuditStatus(StrEnum):
     FAILURE = 'FAILURE'
     # Not run: licensing is enforced and Jira did not send lic=active with the event.
     UNLICENSED = 'UNLICENSED'
+    # Not run: the rule was over its executions per hour (RULE_EXECUTIONS_PER_HOUR).
+    THROTTLED = 'THROTTLED'
+    # Not run: re-triggered through our own actions more than LOOP_MAX_DEPTH times in a chain.
+    LOOP = 'LOOP'
 
 
 class ActionStatus(StrEnum):
@@ -37,6 +41,9 @@ class ActionResult(BaseModel):
     # Field -> new value written, comment id created, transition made: what the rule changed.
     changes: dict[str, Any] = Field(default_factory=dict)
     message: str | None = None
+    # Where the action sits when an ``if`` block holds it: "2.then.0" is the first action of the
+    # then-branch of the rule's third action (``index`` is then that top-level index, 2).
+    path: str | None = None
 
 
 class AuditRecord(BaseModel):

@@ -132,3 +132,41 @@ CREATE TABLE IF NOT EXISTS web_request_hosts (
     pattern     text NOT NULL,
     PRIMARY KEY (client_key, pattern)
 );
+
+-- Per delivery, each rule of the tenant and why it did or did not run (GET /api/events/…).
+-- Built from the rules and the event type, never the snapshot; a failing condition's actual
+-- value only when the tenant opted in (tenants.explain_values), cut to 80 characters.
+-- Kept for AUDIT_RETENTION_DAYS, deleted with the tenant.
+CREATE TABLE IF NOT EXISTS evaluations (
+    client_key   text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    delivery_id  text NOT NULL,
+    issue_key    text NOT NULL,
+    issue_id     text NOT NULL,
+    event_type   text NOT NULL,
+    values_kept  boolean NOT NULL DEFAULT false,
+    rules        jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_key, delivery_id)
+);
+CREATE INDEX IF NOT EXISTS evaluations_issue_idx ON evaluations (client_key, issue_key, created_at DESC);
+CREATE INDEX IF NOT EXISTS evaluations_created_idx ON evaluations (created_at);
+-- A tenant's opt-in to keep failing conditions' actual values in evaluations (off by default).
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS explain_values boolean NOT NULL DEFAULT false;
+
+-- Forge installations (FORGE.md 5.1): one row per installation id (a re-install gets a new one),
+-- linked to the Connect tenant of the same site by cloudId. The app system token is AES-GCM
+-- encrypted and bound to the installation; the one with the later expiry is kept, and it is
+-- dropped at once on preUninstall.
+CREATE TABLE IF NOT EXISTS forge_installations (
+    installation_id   text PRIMARY KEY,
+    cloud_id          text NOT NULL,
+    app_id            text NOT NULL,
+    api_base_url      text NOT NULL,
+    client_key        text REFERENCES tenants (client_key) ON DELETE SET NULL,
+    state             text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'uninstalled')),
+    system_token_enc  bytea,
+    token_expires_at  timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS forge_installations_site_idx ON forge_installations (cloud_id);

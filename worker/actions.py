@@ -29,6 +29,7 @@ from schemas.rules import (
 )
 from worker.already_applied import edit_in_effect, edited_field_names
 from worker.edits import plan_edit
+from worker.issue_actions import IssueActions, run_issue_action
 from worker.jira import JiraClient
 from worker.templates import render
 from worker.web_request import WebRequester, send
@@ -82,6 +83,8 @@ async def run_action(target: Target, index: int, action: Action, context: Mappin
             return await _assign(target, index, action)
         if isinstance(action, WebRequestAction):
             return await _web_request(target, index, action, context)
+        if isinstance(action, IssueActions):
+            return await run_issue_action(target, index, action, context)
         return _log(index, action, context)
     except TemplateError as exc:
         return _failed(index, action, f'template error: {exc.report()}')

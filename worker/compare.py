@@ -1,16 +1,21 @@
-"""Condition ops on Jira values: equals, in, contains, matches, is_empty and their negations.
+"""Condition ops on Jira values: equals, in, contains, matches, is_empty, their negations, and
+the orderings (greater_than, less_than and their ``_or_equal`` forms) on numbers and dates.
 
 The semantics are documented in :mod:`worker.matching`, which applies these to rules.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 import regex
+
+from rulequeue.errors import IncomparableValues
 
 MAX_MATCH_CHARS = 10_000
 # Python's own re cannot be interrupted; regex can, and a backtracking pattern must not hold
@@ -20,6 +25,14 @@ MATCH_TIMEOUT_SECONDS = 0.2
 COMPARED_KEYS = ('name', 'value', 'key', 'displayName', 'accountId', 'emailAddress', 'id')
 # Plain decimals only: float() would also take 'nan', 'infinity' and '1_000'.
 _NUMBER = re.compile(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?')
+# An ISO date, or a date-time as Jira writes it (2026-11-26T19:42:00.000+0000) or ISO does.
+_DATE = re.compile(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[-+]\d{2}:?\d{2})?)?')
+_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
+    'greater_than': operator.gt,
+    'less_than': operator.lt,
+    'greater_than_or_equal': operator.ge,
+    'less_than_or_equal': operator.le,
+}
 
 
 def _strings(value: Any) -> list[str]:
@@ -107,6 +120,52 @@ def _matches(actual: Any, pattern: regex.Pattern[str]) -> bool:
     return False
 
 
+def _instant(text: str) -> datetime | None:
+    """A date or date-time as an aware instant (a date is its midnight, naive times are UTC)."""
+    if not _DATE.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        return None  # 2026-02-30: shaped like a date, but none
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _orderable(value: Any, side: str) -> tuple[str, float | datetime]:
+    """('number' | 'date', the value) of one side of an ordering, or IncomparableValues."""
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise IncomparableValues(f'the {side} side is a list of {len(value)} values, not one')
+        value = value[0]
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    texts = _strings(value)
+    if not texts or not texts[0].strip():
+        raise IncomparableValues(f'the {side} side is empty')
+    text = texts[0].strip()
+    number = _number(text)
+    if number is not None:
+        return 'number', number
+    moment = _instant(text)
+    if moment is not None:
+        return 'date', moment
+    raise IncomparableValues(f'the {side} side is neither a number nor a date')
+
+
+def order(op: str, actual: Any, expected: Any) -> bool:
+    """Apply an ordering op: numbers numerically, dates and date-times as instants.
+
+    Raises:
+        IncomparableValues: When a side is empty, a list of several values, neither a number
+            nor a date, or when one side is a number and the other a date.
+    """
+    left_kind, left = _orderable(actual, 'left')
+    right_kind, right = _orderable(expected, 'right')
+    if left_kind != right_kind:
+        raise IncomparableValues(f'the left side is a {left_kind} and the right side a {right_kind}')
+    return _ORDERINGS[op](left, right)
+
+
 def check(op: str, actual: Any, expected: Any) -> bool:
     """Apply one condition op (see the module docstring for the semantics).
 
@@ -114,7 +173,10 @@ def check(op: str, actual: Any, expected: Any) -> bool:
         ValueError: For an unknown op.
         regex.error: For a ``matches`` pattern that is not a valid regular expression.
         TimeoutError: When ``matches`` runs out of its MATCH_TIMEOUT_SECONDS.
+        IncomparableValues: When an ordering op meets values it cannot order (see ``order``).
     """
+    if op in _ORDERINGS:
+        return order(op, actual, expected)
     if op in ('is_empty', 'is_not_empty'):
         return is_empty(actual) == (op == 'is_empty')
     if op in ('equals', 'not_equals'):

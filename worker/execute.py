@@ -20,17 +20,16 @@ from rulequeue import constants, snapshots
 from rulequeue.crypto import Cipher, DecryptionError
 from rulequeue.errors import JiraError, TransientJiraError
 from rulequeue.settings import Settings
-from rulequeue.store import audit, dead_letters, deliveries, rules, tenants
+from rulequeue.store import audit, dead_letters, deliveries, tenants
 from rulequeue.store.db import Pool
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, AuditStatus
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
-from worker import licensing, ordering, state
+from worker import explain, licensing, limits, ordering, state
 from worker.actions import Target
 from worker.jira import JiraClient
-from worker.matching import in_scope, trigger_matches
 from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
 from worker.web_request import WebRequester
@@ -149,13 +148,17 @@ async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | Non
         return None
 
 
-async def _finish(deps: WorkerDeps, job: ExecutionJob, outcome: str) -> None:
-    """End the execution: its delivery record first (best effort), then the purge in Redis.
+async def _finish(
+    deps: WorkerDeps, job: ExecutionJob, outcome: str, explainer: explain.Explainer | None = None
+) -> None:
+    """End the execution: its evaluation and delivery record first (best effort), then the purge in Redis.
 
     If Postgres is down at this moment the record stays 'accepted'; the reconciler later
     finds the done marker and closes it.
     """
     with contextlib.suppress(*DATABASE_ERRORS):
+        if explainer is not None:
+            await explainer.record(deps.pool, job)
         await deliveries.finished(deps.pool, job.client_key, job.delivery_id, outcome)
     await state.finish(deps.redis, job, outcome)
 
@@ -184,19 +187,19 @@ async def _run_rules(
     job_try: int,
     give_up: str | None = None,
 ) -> Summary:
-    candidates = [
-        s
-        for s in await rules.enabled_rules(deps.pool, tenant.client_key)
-        if in_scope(s.rule, event) and trigger_matches(s.rule.trigger, event)
-    ]
+    explainer = await explain.start(deps.pool, tenant, event)
+    candidates = explainer.candidates()
     if not job.licensed:
         # Before the loop check below, which may ask Jira who our app user is: no Jira call.
         attempt = await state.attempts_so_far(deps.redis, job) + 1
         skipped = await licensing.record_unlicensed(deps.pool, job, tenant, event, candidates, attempt)
-        await _finish(deps, job, 'unlicensed')
+        await _finish(deps, job, 'unlicensed', explainer)
         return Summary('unlicensed', len(skipped), skipped, attempt)
-    needs_loop_check = any(not s.rule.allow_rule_trigger for s in candidates)
-    if needs_loop_check and await _caused_by_app(deps, job, tenant, event):
+    # Asked for every candidate: rules without allow_rule_trigger skip our own events, the
+    # others carry the loop-detection chain on (worker.limits).
+    by_app = bool(candidates) and await _caused_by_app(deps, job, tenant, event)
+    if by_app and any(not s.rule.allow_rule_trigger for s in candidates):
+        explainer.caused_by_app = True
         candidates = [s for s in candidates if s.rule.allow_rule_trigger]
     done_rules = await audit.audited_rules(deps.pool, tenant.client_key, job.delivery_id)
     pending = [s for s in candidates if s.id not in done_rules]
@@ -212,25 +215,35 @@ async def _run_rules(
         await state.save_progress(deps.redis, job, field_name, result)
 
     if give_up is not None and pending:
-        await _exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up)
+        await _exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up, explainer)
         return Summary('dead-lettered', len(candidates), ['FAILURE'] * len(pending), attempt)
     if give_up is not None:
-        await _finish(deps, job, 'dead-lettered')
+        await _finish(deps, job, 'dead-lettered', explainer)
         return Summary('dead-lettered', len(candidates), [], attempt)
+    depth = await limits.chain_depth(deps.redis, job, event.issue.id, caused_by_app=by_app) if pending else 0
     statuses: list[str] = []
     for position, stored in enumerate(pending):
         run = RuleRun(stored)
+        held = await limits.limit_reached(deps.redis, deps.settings, job, stored.id, depth)
+        if held is not None:  # over a service limit: recorded, not run
+            run.messages.append(held[1])
+            await audit.record(deps.pool, run.entry(job, event, attempt, held[0]))
+            statuses.append(held[0].value)
+            continue
+        await limits.acting_at(deps.redis, tenant.client_key, event.issue.id, depth)
         try:
             await run_rule(run, event, target, progress, save)
         except TransientJiraError as exc:
             retry = await _transient(deps, job, str(exc), exc.retry_after)
             if retry is not None:
                 raise retry from None
-            await _exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc))
+            await _exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc), explainer)
             return Summary('retries-exhausted', len(candidates), [*statuses, 'FAILURE'], attempt)
+        if not run.triggered:
+            continue  # its trigger's jql filter did not match: like any trigger mismatch, no audit row
         await audit.record(deps.pool, run.entry(job, event, attempt))
         statuses.append(run.status().value)
-    await _finish(deps, job, 'done')
+    await _finish(deps, job, 'done', explainer)
     return Summary('done', len(candidates), statuses, attempt)
 
 
@@ -256,6 +269,7 @@ async def _exhausted(
     not_started: list[StoredRule],
     attempts: int,
     reason: str,
+    explainer: explain.Explainer | None = None,
 ) -> None:
     """Out of attempts: record the failure of this rule and of those never reached, then purge."""
     run.messages.append(f'gave up after {attempts} attempts: {reason}')
@@ -274,7 +288,7 @@ async def _exhausted(
         error=reason,
         attempts=attempts,
     )
-    await _finish(deps, job, 'retries-exhausted')
+    await _finish(deps, job, 'retries-exhausted', explainer)
 
 
 async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:

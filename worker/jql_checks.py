@@ -25,8 +25,10 @@ from rulequeue.jql.render import quote
 from rulequeue.store.tenants import Tenant
 from schemas.events import WebhookEvent
 from schemas.rules import Condition, JqlCondition
+from schemas.user_condition import UserCondition
 from worker.jira import JiraClient
 from worker.matching import ConditionOutcome, evaluate_conditions
+from worker.user_checks import GroupsOf, check_groups
 
 LOCAL = 'local'
 JIRA_SEARCH = 'jira search'
@@ -111,8 +113,10 @@ async def evaluate_all(
     context: Mapping[str, Any],
     jql: JqlContext,
     search: SearchIssue,
+    groups: GroupsOf | None = None,
 ) -> list[ConditionOutcome]:
-    """worker.matching.evaluate_conditions, with Jira deciding the ``jql`` conditions it could not.
+    """worker.matching.evaluate_conditions, with Jira deciding the ``jql`` conditions it could not
+    (and the ``user`` group conditions, through ``groups``).
 
     Conditions still run in order and stop at the first that does not hold, so no search is
     made for a condition after a failed one.
@@ -124,12 +128,17 @@ async def evaluate_all(
         outcomes += evaluate_conditions(conditions[start - 1 :], event, context, start=start, jql_context=jql)
         last = outcomes[-1]
         condition = conditions[last.index - 1]
-        if not last.needs_jira or not isinstance(condition, JqlCondition):
+        if not last.needs_jira:
             break
-        subject = f'condition {last.index}'
-        check = await _searched(search, condition.jql, str(issue.get('key') or ''), subject)
-        outcomes[-1] = ConditionOutcome(last.index, check.matched, check.describe(subject))
-        if not check.matched:
+        if isinstance(condition, UserCondition) and groups is not None:
+            outcomes[-1] = await check_groups(last.index, condition, context, groups)
+        elif isinstance(condition, JqlCondition):
+            subject = f'condition {last.index}'
+            check = await _searched(search, condition.jql, str(issue.get('key') or ''), subject)
+            outcomes[-1] = ConditionOutcome(last.index, check.matched, check.describe(subject))
+        else:
+            break
+        if not outcomes[-1].passed:
             break
         start = last.index + 1
     return outcomes

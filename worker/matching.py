@@ -21,6 +21,13 @@ Value semantics of conditions (the README's "Rule format" summarises them for ru
 * ``compare`` compares the rendered text of two templates (empty text is empty). In the
   right side of ``matches``, substituted values are regex-escaped: issue data matches
   literally and cannot inject a (slow) pattern.
+* ``jql`` is decided here on the snapshot when rulequeue.jql can; otherwise its outcome is
+  ``needs_jira`` (not met here) and worker.jql_checks asks Jira with a signed search.
+* ``greater_than``, ``less_than`` and their ``_or_equal`` forms order two numbers, or two dates
+  (ISO dates, Jira date-times) as instants; anything else (empty, text, a number against a
+  date) is not met, and the description says which kinds met, never the values.
+* ``user`` ``is``/``is_not`` reads the initiator's account id from the event; ``in_group`` and
+  ``not_in_group`` are ``needs_jira`` here, decided by worker.user_checks with one signed call.
 
 Condition descriptions are built from the rule only (field, op, expected value), never from
 the issue's actual values: they go into audit entries, which must not copy issue data.
@@ -30,14 +37,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import regex
 
-from rulequeue.errors import TemplateError
+from rulequeue.errors import IncomparableValues, JqlError, TemplateError
+from rulequeue.jql import JqlContext, evaluate_locally, parse
 from schemas import rules
 from schemas.events import WebhookEvent
-from schemas.rules import CompareCondition, Condition, FieldCondition, Rule, Trigger
+from schemas.rules import CompareCondition, Condition, FieldCondition, JqlCondition, Rule, Trigger
+from schemas.user_condition import UserCondition
 from worker.compare import check
 from worker.templates import render
 
@@ -156,6 +166,7 @@ class ConditionOutcome:
     passed: bool
     description: str
     unknown_paths: tuple[str, ...] = ()
+    needs_jira: bool = False  # a jql condition the snapshot cannot decide (passed is False until Jira says)
 
 
 def _show(expected: Any) -> str:
@@ -166,15 +177,17 @@ def _show(expected: Any) -> str:
     return repr(expected)
 
 
-def _describe(index: int, subject: str, op: str, expected: Any, passed: bool | None) -> str:
+def _describe(index: int, subject: str, op: str, expected: Any, passed: bool | str | None) -> str:
     shown = '' if expected is None else f' {_show(expected)}'
     if passed is None:
         return f'condition {index}: {subject} {op}{shown} -> not met (pattern timed out)'
+    if isinstance(passed, str):
+        return f'condition {index}: {subject} {op}{shown} -> not met ({passed})'
     return f'condition {index}: {subject} {op}{shown} -> {"met" if passed else "not met"}'
 
 
-def _check_in_time(op: str, actual: Any, expected: Any, pattern_source: Any) -> bool | None:
-    """Apply check; None when a ``matches`` pattern runs out of time.
+def _check_in_time(op: str, actual: Any, expected: Any, pattern_source: Any) -> bool | str | None:
+    """Apply check; None when a ``matches`` pattern runs out of time, why when values cannot be ordered.
 
     Raises:
         TemplateError: When the pattern is invalid: the schema refuses those, so only a
@@ -184,13 +197,20 @@ def _check_in_time(op: str, actual: Any, expected: Any, pattern_source: Any) -> 
         return check(op, actual, expected)
     except TimeoutError:
         return None
+    except IncomparableValues as exc:
+        return str(exc)  # not met: names the kinds of the values, never the values
     except regex.error:
         message = 'the pattern is not a valid regular expression'
         raise TemplateError(message, template=str(pattern_source), position=0) from None
 
 
 def evaluate_conditions(
-    conditions: Sequence[Condition], event: WebhookEvent, context: Mapping[str, Any]
+    conditions: Sequence[Condition],
+    event: WebhookEvent,
+    context: Mapping[str, Any],
+    *,
+    start: int = 1,
+    jql_context: JqlContext | None = None,
 ) -> list[ConditionOutcome]:
     """Evaluate conditions in order, stopping after the first that does not hold.
 
@@ -198,27 +218,43 @@ def evaluate_conditions(
         conditions: The rule's conditions.
         event: The webhook event (its issue is read if the context has none).
         context: The template data, as built by worker.templates.build_context.
+        start: The number of the first condition (to go on after one that Jira decided).
+        jql_context: What ``jql`` conditions are evaluated against (now, currentUser()).
 
     Returns:
-        One outcome per condition evaluated; if one failed, it is the last.
+        One outcome per condition evaluated; if one failed or needs Jira, it is the last.
 
     Raises:
         TemplateError: When a ``compare`` template has a syntax error or renders too long.
     """
     outcomes: list[ConditionOutcome] = []
     issue = context.get('issue') or event.issue.model_dump(mode='json')
-    for index, condition in enumerate(conditions, start=1):
+    for index, condition in enumerate(conditions, start=start):
         if isinstance(condition, FieldCondition):
             actual = field_value(issue, condition.field)
             passed = _check_in_time(condition.op, actual, condition.value, condition.value)
             description = _describe(index, condition.field, condition.op, condition.value, passed)
-            outcome = ConditionOutcome(index, bool(passed), description)
+            outcome = ConditionOutcome(index, passed is True, description)
+        elif isinstance(condition, UserCondition):
+            outcome = _user(index, condition, context)
+        elif isinstance(condition, JqlCondition):
+            outcome = _jql(index, condition, issue, jql_context or JqlContext(now=datetime.now(UTC)))
         else:
             outcome = _compare(index, condition, context)
         outcomes.append(outcome)
         if not outcome.passed:
             break
     return outcomes
+
+
+def _jql(index: int, condition: JqlCondition, issue: Mapping[str, Any], context: JqlContext) -> ConditionOutcome:
+    try:
+        matched = evaluate_locally(parse(condition.jql), issue, context)
+    except JqlError:
+        matched = None  # saved before a parser change: Jira, the authority on JQL, decides
+    if matched is None:
+        return ConditionOutcome(index, False, f'condition {index} jql: needs a jira search', needs_jira=True)
+    return ConditionOutcome(index, matched, f'condition {index} jql: local, {"matched" if matched else "not matched"}')
 
 
 def _compare(index: int, condition: CompareCondition, context: Mapping[str, Any]) -> ConditionOutcome:
@@ -238,4 +274,31 @@ def _compare(index: int, condition: CompareCondition, context: Mapping[str, Any]
     # The error names the rule's template, never the rendered pattern with issue data in it.
     passed = _check_in_time(condition.op, left.text or None, right, condition.right)
     description = _describe(index, repr(condition.left), condition.op, condition.right, passed)
-    return ConditionOutcome(index, bool(passed), description, tuple(dict.fromkeys(unknown)))
+    return ConditionOutcome(index, passed is True, description, tuple(dict.fromkeys(unknown)))
+
+
+def initiator_id(context: Mapping[str, Any]) -> str | None:
+    """The account id of whoever caused the event (``{{initiator}}``), None if Jira sent none."""
+    initiator = context.get('initiator')
+    account_id = initiator.get('accountId') if isinstance(initiator, Mapping) else None
+    return account_id if isinstance(account_id, str) and account_id else None
+
+
+def describe_user(index: int, condition: UserCondition, passed: bool, note: str = '') -> str:
+    """``condition 2: initiator in_group 'jira-admins' -> met``, from the rule's config only."""
+    expected = condition.group if condition.group is not None else condition.account_ids
+    return _describe(index, condition.who, condition.op, expected, note or passed)
+
+
+def _user(index: int, condition: UserCondition, context: Mapping[str, Any]) -> ConditionOutcome:
+    account_id = initiator_id(context)
+    if condition.account_ids is not None:
+        passed = (account_id in condition.account_ids) == (condition.op == 'is')
+        return ConditionOutcome(index, passed, describe_user(index, condition, passed))
+    if account_id is None:
+        # No one to ask Jira about: not a member of any group.
+        passed = condition.op == 'not_in_group'
+        return ConditionOutcome(
+            index, passed, describe_user(index, condition, passed, '' if passed else 'no initiator')
+        )
+    return ConditionOutcome(index, False, f'condition {index} user: needs jira', needs_jira=True)

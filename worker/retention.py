@@ -24,11 +24,20 @@ log = structlog.get_logger('rulequeue.worker')
 _AGED: dict[str, str] = {
     'audit_log': 'created_at < now() - make_interval(days => $1)',
     'dead_letters': 'created_at < now() - make_interval(days => $1)',
+    'evaluations': 'created_at < now() - make_interval(days => $1)',
     'outbox': 'coalesce(sent_at, created_at) < now() - make_interval(days => $1)',
     'deliveries': "state <> 'accepted' AND finished_at < now() - make_interval(days => $1)",
 }
 # Everything of a tenant, children before the tenant row; owner contacts live in rules and outbox.
-TENANT_TABLES = ('audit_log', 'outbox', 'dead_letters', 'deliveries', 'rules')
+TENANT_TABLES = (
+    'audit_log',
+    'evaluations',
+    'outbox',
+    'dead_letters',
+    'deliveries',
+    'rules',
+    'forge_installations',
+)
 _STILL_UNINSTALLED = "EXISTS (SELECT 1 FROM tenants t WHERE t.client_key = $1 AND t.state = 'uninstalled')"
 
 
@@ -54,7 +63,7 @@ async def prune_old_records(
     batch: int = constants.RETENTION_BATCH,
     deadline_seconds: float = constants.RETENTION_RUN_SECONDS,
 ) -> dict[str, int]:
-    """Delete audit entries, dead letters, outbox mails and finished deliveries past retention."""
+    """Delete audit entries, evaluations, dead letters, outbox mails and finished deliveries past retention."""
     until = time.monotonic() + deadline_seconds
     removed = {}
     for table, where in _AGED.items():

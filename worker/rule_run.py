@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rulequeue.errors import TemplateError
+from rulequeue.errors import PermanentJiraError, TemplateError
 from schemas.audit import ActionResult, ActionStatus, AuditEntry, AuditStatus
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
-from worker.actions import Target, run_action, succeeded
-from worker.matching import evaluate_conditions
-from worker.state import progress_field
+from worker.action_list import ActionList
+from worker.actions import Target, succeeded
+from worker.jql_checks import check_jql, evaluate_all, jira_search, jql_context, jql_notes
 from worker.templates import build_context
+from worker.user_checks import jira_groups
 
 SaveProgress = Callable[[str, ActionResult], Awaitable[None]]
 
@@ -32,12 +33,16 @@ class RuleRun:
     results: list[ActionResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     conditions_failed: bool = False
+    # False when the trigger's jql filter did not match: the rule did not run, no audit row.
+    triggered: bool = True
+    # Actions inside the ``if`` branches taken, which a SUCCESS needs besides the rule's own list.
+    branch_actions: int = 0
 
     def status(self) -> AuditStatus:
         if self.conditions_failed:
             return AuditStatus.NO_ACTIONS_PERFORMED
         ok = sum(1 for r in self.results if succeeded(r))
-        expected = len(self.stored.rule.actions)
+        expected = len(self.stored.rule.actions) + self.branch_actions
         if ok == expected and expected > 0:
             return AuditStatus.SUCCESS
         return AuditStatus.SOME_ERRORS if ok else AuditStatus.FAILURE
@@ -73,15 +78,33 @@ async def run_rule(
     """Evaluate and act; raises TransientJiraError mid-way (``run`` keeps what was done)."""
     rule, stored = run.stored.rule, run.stored
     target = dataclasses.replace(target, actor=f'{target.actor}\0{stored.id}\0{stored.version}')
-    context: dict[str, Any] = build_context(event, rule_name=rule.name, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    context: dict[str, Any] = build_context(event, rule_name=rule.name, now=now)
+    jql = jql_context(target.tenant, now)
+    search = jira_search(target.jira, target.tenant, event.issue.id, event.issue.key)
+    groups = jira_groups(target.jira, target.tenant)
     try:
-        outcomes = evaluate_conditions(rule.conditions, event, context)
+        if rule.trigger.jql is not None:
+            check = await check_jql(rule.trigger.jql, context['issue'], jql, search)
+            if not check.matched:
+                run.triggered = False
+                return
+            run.messages.append(check.describe('trigger'))
+        outcomes = await evaluate_all(rule.conditions, event, context, jql, search, groups)
     except TemplateError as exc:
         run.messages.append(f'condition template error: {exc.report()}')
         run.results = [
             ActionResult(index=i, type=a.type, status=ActionStatus.SKIPPED) for i, a in enumerate(rule.actions)
         ]
         return
+    except PermanentJiraError as exc:
+        # Jira refused a JQL search (a field or function the site does not know): a rule error.
+        run.messages.append(str(exc))
+        run.results = [
+            ActionResult(index=i, type=a.type, status=ActionStatus.SKIPPED) for i, a in enumerate(rule.actions)
+        ]
+        return
+    run.messages.extend(jql_notes(rule.conditions, outcomes))
     for outcome in outcomes:
         if outcome.unknown_paths:
             run.messages.append(
@@ -91,13 +114,17 @@ async def run_rule(
         run.conditions_failed = True
         run.messages.append(outcomes[-1].description)
         return
-    run.results = []
-    for index, action in enumerate(rule.actions):
-        key = progress_field(stored.id, stored.version, index)
-        done = progress.get(key)
-        if done is None:
-            done = await run_action(target, index, action, context)
-            if succeeded(done) and action.type != 'log':
-                # Recorded right after Jira accepted the change, so a retry does not repeat it.
-                await save_progress(key, done)
-        run.results.append(done)
+    # The list is filled as actions run, so a transient failure mid-way leaves what was done.
+    actions = ActionList(
+        stored,
+        target,
+        context,
+        progress,
+        save_progress,
+        lambda cs: evaluate_all(cs, event, context, jql, search, groups),
+    )
+    run.results, run.branch_actions = actions.results, 0
+    try:
+        await actions.run(rule.actions)
+    finally:
+        run.branch_actions = actions.branch_actions

@@ -22,7 +22,8 @@ def _keys(job: ExecutionJob) -> tuple[str, str, str]:
     )
 
 
-def progress_field(rule_id: str, version: int, index: int) -> str:
+def progress_field(rule_id: str, version: int, index: int | str) -> str:
+    """``index`` is an action's place: 3, or "3.then.0" inside an ``if`` (worker/action_list.py)."""
     return f'{rule_id}:{version}:{index}'
 
 

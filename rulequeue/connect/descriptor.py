@@ -31,5 +31,20 @@ def build_descriptor(settings: Settings) -> dict[str, Any]:
         'enableLicensing': settings.licensing_enforced,
         'modules': {
             'webhooks': [{'event': event, 'url': WEBHOOK_PATH} for event in WEBHOOK_EVENTS],
+            # Indexes the marker on issues the app creates, so a retry can find them with the JQL
+            # issue.property[rulequeue.action].key = "<action key>" (worker/issue_actions.py).
+            'jiraEntityProperties': [
+                {
+                    'key': 'rulequeue-action-index',
+                    'name': {'value': 'rulequeue action keys'},
+                    'entityType': 'issue',
+                    'keyConfigurations': [
+                        {
+                            'propertyKey': 'rulequeue.action',
+                            'extractions': [{'objectName': 'key', 'type': 'string', 'alias': 'rulequeueActionKey'}],
+                        }
+                    ],
+                }
+            ],
         },
     }

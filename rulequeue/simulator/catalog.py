@@ -48,7 +48,7 @@ PRIORITIES: tuple[tuple[str, str], ...] = (
     ('4', 'Low'),
     ('5', 'Lowest'),
 )
-ISSUE_TYPES: dict[str, str] = {'Bug': '10004', 'Task': '10002', 'Story': '10001'}
+ISSUE_TYPES: dict[str, str] = {'Bug': '10004', 'Task': '10002', 'Story': '10001', 'Sub-task': '10003'}
 COMPONENTS: tuple[tuple[str, str], ...] = (('10000', 'Backend'), ('10001', 'Frontend'), ('10002', 'API'))
 # Custom fields present (empty) on every issue; any other customfield_* is accepted on edit.
 CUSTOM_FIELDS: dict[str, str] = {'customfield_10010': 'Team', 'customfield_10016': 'Story point estimate'}
@@ -165,8 +165,8 @@ def issuetype_json(base_url: str, name: str) -> JsonObject:
         'description': f'A {name.lower()}.',
         'iconUrl': f'{base_url}/images/icons/issuetypes/{name.lower()}.svg',
         'name': name,
-        'subtask': False,
-        'hierarchyLevel': 0,
+        'subtask': name == 'Sub-task',
+        'hierarchyLevel': -1 if name == 'Sub-task' else 0,
     }
 
 

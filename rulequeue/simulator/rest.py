@@ -177,7 +177,7 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
     (re.compile(r'/rest/atlassian-connect/1/addons/(?P<app_key>[^/]+)'), {'GET': addon}),
 )
 # Query parameters handlers may read (others, such as jwt, are not theirs).
-QUERY_PARAMETERS = frozenset({'expand', 'jql', 'startAt', 'maxResults', 'fields'})
+QUERY_PARAMETERS = frozenset({'expand', 'jql', 'startAt', 'maxResults', 'fields', 'accountId'})
 
 
 def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> Answer:
@@ -185,14 +185,18 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
 
     Query parameters in QUERY_PARAMETERS reach handlers beside the path parameters.
     """
-    # Imported here: search imports this module for Answer, Host and errors.
+    # Imported here: search and relations import this module for Answer, Host and errors.
+    from rulequeue.simulator import relations
     from rulequeue.simulator.search import search_v2, search_v3
+    from rulequeue.simulator.users import user_groups
 
     arguments = {name: values[-1] for name, values in parse_qs(query).items() if name in QUERY_PARAMETERS}
     routes: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
         *ROUTES,
+        *relations.ROUTES,
         (re.compile(r'/rest/api/2/search'), {'GET': search_v2}),
         (re.compile(r'/rest/api/3/search/jql'), {'POST': search_v3}),
+        (re.compile(r'/rest/api/2/user/groups'), {'GET': user_groups}),
     )
     for pattern, handlers in routes:
         match = pattern.fullmatch(path.rstrip('/') or '/')

@@ -16,6 +16,7 @@ from rulequeue.errors import JqlError
 from rulequeue.jql import JqlContext, evaluate_locally, parse
 from rulequeue.simulator import catalog
 from rulequeue.simulator.catalog import JsonObject
+from rulequeue.simulator.relations import property_matches
 from rulequeue.simulator.rest import Answer, Host, errors
 
 DEFAULT_MAX_RESULTS = 50
@@ -23,6 +24,9 @@ MAX_RESULTS = 1000  # Jira Cloud caps a page at 100 for most fields; the app ask
 
 
 def _matches(host: Host, jql: str) -> list[JsonObject] | Answer:
+    by_property = property_matches(host, jql)
+    if by_property is not None:
+        return by_property
     try:
         query = parse(jql)
     except JqlError as exc:

@@ -76,7 +76,12 @@ class SiteState:
         self.base_url = ''
         self.issues: dict[str, JsonObject] = {}
         self.comments: dict[str, list[JsonObject]] = {}
+        # Entity properties (issue key -> property key -> value) and watchers' account ids, by issue.
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.watchers: dict[str, list[str]] = {}
         self.users: dict[str, JsonObject] = {u['accountId']: u for u in (ALICE, BOB, app_user)}
+        # Account id -> the names of its Jira groups (GET /rest/api/2/user/groups), set by tests.
+        self.groups: dict[str, list[str]] = {}
         self._projects: dict[str, JsonObject] = {}
         self._issue_numbers: dict[str, int] = {}
         self._next_issue_id = 10000

@@ -50,6 +50,14 @@ async def enabled_rules(pool: Pool, client_key: str) -> list[StoredRule]:
     return [_stored(r) for r in rows]
 
 
+async def rules_with_state(pool: Pool, client_key: str) -> list[tuple[StoredRule, bool]]:
+    """Every rule of the tenant with whether it is enabled (the column: uninstall disables rules there)."""
+    rows = await pool.fetch(
+        'SELECT id, version, document, enabled FROM rules WHERE client_key = $1 ORDER BY created_at, id', client_key
+    )
+    return [(_stored(r), bool(r['enabled'])) for r in rows]
+
+
 async def get_rule(pool: Pool, client_key: str, rule_id: str) -> StoredRule | None:
     key = _uuid(rule_id)
     if key is None:

@@ -46,6 +46,14 @@ async def _add_rows(pool: Pool, client_key: str, count: int, age_days: int) -> N
     )
     await pool.execute(
         """
+        INSERT INTO evaluations (client_key, delivery_id, issue_key, issue_id, event_type, rules, created_at)
+        SELECT $1, 'd-' || $3::int || '-' || n, 'P-1', '1', 'e', '[]', now() - make_interval(days => $3::int)
+        FROM generate_series(1, $2::int) AS n
+        """,
+        *args,
+    )
+    await pool.execute(
+        """
         INSERT INTO dead_letters (client_key, delivery_id, execution_id, issue_key, issue_id, envelope, rule_ids,
                                   error, attempts, created_at)
         SELECT $1, 'd-' || $3::int || '-' || n, 'x', 'P-1', '1', '{}', '[]', 'e', 5,
@@ -99,17 +107,19 @@ async def test_only_records_older_than_the_retention_go_across_several_batches(p
 
     removed = await prune_old_records(pool, 90, batch=5)  # 12 old rows: batches of 5, 5, 2
 
-    assert removed == {'audit_log': 12, 'dead_letters': 12, 'outbox': 12, 'deliveries': 15}
+    assert removed == {'audit_log': 12, 'dead_letters': 12, 'evaluations': 12, 'outbox': 12, 'deliveries': 15}
     ages = await pool.fetch(
         'SELECT DISTINCT extract(day FROM now() - created_at)::int AS age FROM audit_log ORDER BY age'
     )
     assert [r['age'] for r in ages] == [1, 60]
     assert await _counts(pool, 'site-a') == {
         'audit_log': 7,
+        'evaluations': 7,
         'outbox': 7,
         'dead_letters': 7,
         'deliveries': 4,
         'rules': 19,
+        'forge_installations': 0,  # per-site, not per-event: retention leaves it alone
         'tenants': 1,
     }
     assert await prune_old_records(pool, 90, batch=5) == dict.fromkeys(removed, 0)
@@ -133,6 +143,7 @@ async def test_uninstalled_tenants_are_purged_after_the_grace_period_unless_rein
     for site, counts in before.items():
         assert await _counts(pool, site) == counts
     assert counts['audit_log'] == 7
+    assert counts['evaluations'] == 7
     assert counts['rules'] == 7
     assert await pool.fetchval("SELECT uninstalled_at FROM tenants WHERE client_key = 'back'") is None
     assert await pool.fetchval("SELECT state FROM tenants WHERE client_key = 'recent'") == 'uninstalled'
