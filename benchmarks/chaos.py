@@ -119,6 +119,9 @@ def tuning(config: ChaosConfig) -> dict[str, Any]:
         'job_timeout_seconds': config.job_timeout_seconds,
         'job_completion_wait_seconds': 5,
         'rate_limit_tenant_per_second': 0,
+        # The run sends ~2,000 summary changes in 4 minutes: far past Automation for Jira's per-rule
+        # hourly budget (THROTTLED is the right answer there, and tests/e2e/test_limits.py checks it).
+        'rule_executions_per_hour': 0,  # 0: no limit
         'rate_limit_failures_per_ip_per_minute': 0,
         'log_format': 'json',
         'log_level': 'warning',
