@@ -178,8 +178,9 @@ async def _web_request(
             body=body,
             timeout_seconds=action.timeout_seconds,
         )
-    except httpx.HTTPError as exc:  # the target's trouble, not Jira's: final for this action
-        return _failed(index, action, f'web request failed: {type(exc).__name__}: {exc}')
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # the target's trouble, not Jira's: final for this action
+        # The exception's text can quote the templated URL (issue data): name its type only.
+        return _failed(index, action, f'web request failed: {type(exc).__name__}')
     if isinstance(context, dict):
         context['webhookResponse'] = answer.as_context()  # for the rule's later actions
     changes = {'status': answer.status, 'host': answer.host}

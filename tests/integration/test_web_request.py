@@ -156,3 +156,26 @@ async def test_a_rule_calls_out_and_uses_the_answer_and_a_refusal_is_audited(
         assert first['changes'] == {'status': 200, 'host': '127.0.0.2'}
         assert refused['status'] == 'FAILED'
         assert 'non-public address' in refused['message']
+
+
+async def test_a_failed_call_is_audited_without_the_templated_url(schema: str) -> None:
+    from rulequeue.serve import free_port
+    from rulequeue.simulator import ALICE
+    from tests.harness import running_system
+
+    closed = f'http://127.0.0.2:{free_port()}'  # nothing listens: the connection is refused
+    rule = {
+        'name': 'Call a dead tracker',
+        'trigger': {'type': 'issue_created'},
+        'actions': [{'type': 'web_request', 'url': closed + '/hook/{{issue.summary}}'}],
+    }
+    async with running_system(schema, web_request_allowed_networks='127.0.0.2/32') as system:
+        assert (await system.api('PUT', '/api/web-request-hosts', json={'hosts': ['127.0.0.2']})).status_code == 200
+        await system.add_rule(rule)
+        await system.sim.create_issue(summary='secret-summary-text', reporter=ALICE)
+        await system.drain()
+        [entry] = await system.audit()
+        [action] = entry['actions']
+        assert action['status'] == 'FAILED'
+        assert action['message'] == 'web request failed: TransportError'
+        assert 'secret-summary-text' not in str(entry)
