@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 
 from benchmarks import common
 from benchmarks.chaos_check import CREATED_COMMENT, SEEN_COMMENT, Verdict, check
-from benchmarks.chaos_faults import FAULT_KINDS, Injector, WorkerPool, inject, schedule
+from benchmarks.chaos_faults import FAULT_KINDS, Injector, WorkerPool, inject, progress, schedule
 from producer.app import create_app
 from rulequeue import constants
 from rulequeue.embedded import postgres_server, redis_server
@@ -263,13 +263,9 @@ class Outcome:
         }
 
 
-def _progress(message: str) -> None:
-    print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
-
-
 async def run(config: ChaosConfig, workdir: Path) -> Outcome:
     rng = random.Random(config.seed)
-    _progress(f'starting Redis (AOF) and PostgreSQL; {config.changes} changes, {sum(config.faults.values())} faults')
+    progress(f'starting Redis (AOF) and PostgreSQL; {config.changes} changes, {sum(config.faults.values())} faults')
     async with redis_server(appendonly=True) as redis_srv, postgres_server() as pg_srv:
         sim = JiraSimulator()
         sim.webhook_retry_delays = WEBHOOK_RETRY_DELAYS
@@ -293,7 +289,7 @@ async def run(config: ChaosConfig, workdir: Path) -> Outcome:
                 env = common.system_env(_environment(settings, config))
                 workers = WorkerPool(sys.executable, config.workers, config.concurrency, env, workdir / 'workers.log')
                 await workers.start()
-                _progress(f'producer {url}, {config.workers} worker processes; load and faults begin')
+                progress(f'producer {url}, {config.workers} worker processes; load and faults begin')
                 try:
                     injector = Injector(workers, redis_srv, pg_srv, sim, rng, config.postgres_outage_seconds)
                     kinds = schedule(config.faults, rng)
@@ -302,11 +298,11 @@ async def run(config: ChaosConfig, workdir: Path) -> Outcome:
                     started = time.monotonic()
                     await asyncio.gather(load.play(), inject(injector, kinds, spacing))
                     load_seconds = time.monotonic() - started
-                    _progress(f'load done in {load_seconds:.0f} s; draining')
+                    progress(f'load done in {load_seconds:.0f} s; draining')
                     drain_seconds = await _drain(settings, sim, config.drain_timeout_seconds)
                 finally:
                     await workers.close()
-            _progress('checking')
+            progress('checking')
             verdict = await check(sim, settings.database_url, SCHEMA, settings.redis_url, rules, load.duplicates)
     return Outcome(
         verdict,

@@ -32,6 +32,12 @@ ORPHAN_CHECK_SECONDS = 5.0
 REDIS_DOWN_SECONDS = 2.0
 WORKER_EXIT_WAIT_SECONDS = 60.0
 
+
+def progress(message: str) -> None:
+    """One timestamped line on stderr, for a run that takes minutes."""
+    print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
+
+
 FAULT_KINDS = (
     'sigkill_worker',
     'sigterm_worker',
@@ -144,7 +150,7 @@ class Injector:
 
     async def apply(self, kind: str) -> None:
         self.log.append((time.monotonic() - self.started, kind))
-        print(f'[{time.strftime("%H:%M:%S")}] fault: {kind}', file=sys.stderr, flush=True)
+        progress(f'fault: {kind}')
         self.counts[kind] += 1
         if kind in ('sigkill_worker', 'sigterm_worker'):
             # Slow Jira first, so the worker is caught with executions in the middle of a call.
