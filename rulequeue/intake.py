@@ -38,7 +38,10 @@ async def admit(
     body: bytes,
     *,
     licensed: bool = True,
+    fetch_issue: bool = False,
+    rule_ids: tuple[str, ...] | None = None,
 ) -> Outcome:
+    """Admit one delivery; ``fetch_issue`` and ``rule_ids`` go into the job (schemas.jobs)."""
     execution = constants.execution_id(client_key, delivery_id)
     if await redis.exists(constants.DONE_KEY.format(execution=execution)):
         return Outcome.DUPLICATE
@@ -58,6 +61,8 @@ async def admit(
         order_key=order,
         order_member=member,
         licensed=licensed,
+        fetch_issue=fetch_issue,
+        rule_ids=rule_ids,
     )
     try:
         # Registered before the job exists, so the worker always sees its place in line.

@@ -20,3 +20,8 @@ class ExecutionJob(BaseModel):
     # False when licensing is enforced and Jira did not send lic=active: the rules are not run.
     # Jobs queued before licensing existed lack the field and run as licensed.
     licensed: bool = True
+    # The snapshot's issue is partial (a Forge event) or only {id, key} (a manual run, a
+    # scheduled search hit, a branch item): the worker reads the issue from Jira before matching.
+    fetch_issue: bool = False
+    # Only these rules are candidates (a manual or scheduled run names its rule); None: every rule.
+    rule_ids: tuple[str, ...] | None = None

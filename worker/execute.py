@@ -29,6 +29,7 @@ from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
 from worker import explain, licensing, limits, ordering, state
 from worker.actions import Target
+from worker.current_issue import with_current_issue
 from worker.jira import JiraClient
 from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
@@ -122,10 +123,31 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
     if event is None:
         await _finish(deps, job, 'snapshot-missing')
         return Summary('snapshot-missing')
+    if job.fetch_issue:
+        event = await _current(deps, job, tenant, event)
+        if event is None:
+            return Summary('issue-unavailable')
     try:
         return await _run_rules(deps, job, tenant, event, job_try, give_up)
     except DATABASE_ERRORS as exc:
         return await _database_down(deps, job, exc)
+
+
+async def _current(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> WebhookEvent | None:
+    """The event with Jira's current issue (worker.current_issue); None once finished without it."""
+    try:
+        fresh = await with_current_issue(deps.jira, tenant, event)
+    except TransientJiraError as exc:
+        retry = await _transient(deps, job, str(exc), exc.retry_after)
+        if retry is not None:
+            raise retry from None
+        fresh = None
+    except (JiraError, ValidationError) as exc:
+        log.warning('issue unreadable', error=type(exc).__name__, status=getattr(exc, 'status', None))
+        fresh = None
+    if fresh is None:
+        await _finish(deps, job, 'issue-unavailable')
+    return fresh
 
 
 async def _database_down(deps: WorkerDeps, job: ExecutionJob, exc: Exception) -> Summary:
@@ -188,7 +210,7 @@ async def _run_rules(
     give_up: str | None = None,
 ) -> Summary:
     explainer = await explain.start(deps.pool, tenant, event)
-    candidates = explainer.candidates()
+    candidates = explainer.candidates(job.rule_ids)
     if not job.licensed:
         # Before the loop check below, which may ask Jira who our app user is: no Jira call.
         attempt = await state.attempts_so_far(deps.redis, job) + 1

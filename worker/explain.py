@@ -82,13 +82,23 @@ class Explainer:
     # Rule id -> (reason, detail) for rules the execution left out for a reason of its own.
     excluded: dict[str, tuple[Reason, str]] = field(default_factory=dict)
 
-    def candidates(self) -> list[StoredRule]:
-        """The rules whose trigger fires: enabled, in scope, and the event is one the trigger wants."""
-        return [
+    def candidates(self, only: tuple[str, ...] | None = None) -> list[StoredRule]:
+        """The rules whose trigger fires: enabled, in scope, and the event is one the trigger wants.
+
+        With ``only`` (a manual or scheduled run names its rule), the others are left out as
+        not requested.
+        """
+        chosen = [
             s
             for s in self.rules
             if s.id in self.enabled and in_scope(s.rule, self.event) and trigger_matches(s.rule.trigger, self.event)
         ]
+        if only is None:
+            return chosen
+        for stored in chosen:
+            if stored.id not in only:
+                self.exclude(stored, Reason.NOT_REQUESTED, 'this execution was started for another rule')
+        return [s for s in chosen if s.id in only]
 
     def exclude(self, stored: StoredRule, reason: Reason, detail: str) -> None:
         self.excluded[stored.id] = (reason, detail)
