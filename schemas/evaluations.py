@@ -25,6 +25,7 @@ class Reason(StrEnum):
     RULE_TRIGGERED_EVENT = 'rule_triggered_event'  # caused by our app; allow_rule_trigger is false
     CONDITION_FAILED = 'condition_failed'
     RAN = 'ran'
+    LIMITED = 'limited'  # held by a service limit: the audit row says THROTTLED or LOOP
     NOT_REQUESTED = 'not_requested'  # the execution was for other rules (a manual or scheduled run)
 
 

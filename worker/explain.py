@@ -154,6 +154,9 @@ class Explainer:
         if outcome is None:
             return made(reason=Reason.RAN, detail='no outcome was recorded')
         status, messages = AuditStatus(outcome[0]), outcome[1]
+        if status in (AuditStatus.THROTTLED, AuditStatus.LOOP):
+            detail = messages[0] if messages else f'held by a service limit: {status.value}'
+            return made(reason=Reason.LIMITED, detail=detail, status=status)
         if status is AuditStatus.NO_ACTIONS_PERFORMED:
             failure = self._failed_condition(rule, messages)
             detail = failure.description if failure else (messages[-1] if messages else 'a condition failed')

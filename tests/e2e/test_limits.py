@@ -59,6 +59,11 @@ async def test_a_rule_retriggered_by_its_own_comments_stops_with_loop(system: Sy
     loop = next(e for e in entries if e['status'] == 'LOOP')
     assert loop['actions'] == []
     assert 'loop detected: re-triggered by rule actions 11 times' in loop['messages'][0]
+    # Asked why, the event explains the rule as held by a limit, not as having run.
+    explained = (await system.api('GET', f'/api/events/{loop["delivery_id"]}')).json()
+    [why] = explained['rules']
+    assert (why['reason'], why['status']) == ('limited', 'LOOP')
+    assert why['detail'] == loop['messages'][0]
     app_id = system.sim.app_user['accountId']
     ours = [c for c in system.sim.comments[issue['key']] if c['author']['accountId'] == app_id]
     assert len(ours) == 11
