@@ -54,7 +54,8 @@ async def _rule_from_body(request: Request) -> Rule:
 def validate_rule(data: Any, settings: Settings) -> Rule:
     """The rule document, checked against the deployment's limits; Unprocessable (422) if invalid."""
     try:
-        return Rule.model_validate(data, context={'max_components': settings.max_rule_components})
+        limits = {'max_components': settings.max_rule_components, 'max_delay_seconds': settings.max_delay_seconds}
+        return Rule.model_validate(data, context=limits)
     except ValidationError as exc:
         errors: list[dict[str, object]] = [
             {'path': '/'.join(str(p) for p in e['loc']), 'message': e['msg']} for e in exc.errors()

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producer import api, events_api, observe, ops, routes, rule_tools_api
+from producer import api, events_api, import_api, manual_api, observe, ops, routes, rule_tools_api, transport_api
 from producer.deps import open_deps
+from producer.forge_routes import forge_routes
 from producer.http import error
 from producer.ops_data import OpsHistory
 from producer.request_context import RequestContext
@@ -68,19 +69,24 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
             Route('/atlassian-connect.json', routes.descriptor, methods=['GET']),
             Route(WEBHOOK_PATH, observe.counted(routes.webhook), methods=['POST']),
             Route('/lifecycle/{event:str}', observe.counted(routes.lifecycle, lifecycle=True), methods=['POST']),
+            *forge_routes(),
             Route('/api/rules', api.create_rule, methods=['POST']),
             Route('/api/rules', api.list_rules, methods=['GET']),
             Route('/api/rules/schema', rule_tools_api.rule_schema, methods=['GET']),
             Route('/api/rules/dry-run', rule_tools_api.rule_dry_run, methods=['POST']),
+            Route('/api/rules/import', import_api.import_rules, methods=['POST']),
             Route('/api/rules/{rule_id:str}', api.get_rule, methods=['GET']),
             Route('/api/rules/{rule_id:str}', api.replace_rule, methods=['PUT']),
             Route('/api/rules/{rule_id:str}', api.delete_rule, methods=['DELETE']),
+            Route('/api/rules/{rule_id:str}/run', manual_api.run_rule, methods=['POST']),
             Route('/api/audit', api.list_audit, methods=['GET']),
             Route('/api/privacy', api.privacy, methods=['GET']),
             Route('/api/events/{delivery_id:str}', events_api.get_event, methods=['GET']),
             Route('/api/issues/{issue_key:str}/events', events_api.issue_events, methods=['GET']),
             Route('/api/settings/explain-values', events_api.get_explain_values, methods=['GET']),
             Route('/api/settings/explain-values', events_api.put_explain_values, methods=['PUT']),
+            Route('/api/settings/transport', transport_api.get_transport, methods=['GET']),
+            Route('/api/settings/transport', transport_api.put_transport, methods=['PUT']),
             Route('/api/web-request-hosts', api.get_web_request_hosts, methods=['GET']),
             Route('/api/web-request-hosts', api.put_web_request_hosts, methods=['PUT']),
             Route('/api/openapi.json', routes.openapi, methods=['GET']),

@@ -20,13 +20,21 @@ async def authenticate_tenant(deps: Deps, request: Request, *, allow_context_qsh
     ``iss`` names the tenant; its secret then verifies the signature. Uninstalled tenants have
     no secret left, so their tokens can never verify again.
     """
+    tenant, _ = await authenticate_tenant_claims(deps, request, allow_context_qsh=allow_context_qsh)
+    return tenant
+
+
+async def authenticate_tenant_claims(
+    deps: Deps, request: Request, *, allow_context_qsh: bool = False
+) -> tuple[Tenant, dict[str, Any]]:
+    """:func:`authenticate_tenant`, with the verified claims (``sub``: the user's account id)."""
     token = connect_token(request)
     issuer = tokens.unverified_issuer(token)
     tenant = await tenants.get_tenant(deps.pool, deps.cipher, issuer)
     if tenant is None or tenant.shared_secret is None or tenant.state == 'uninstalled':
         raise Unauthorized('unknown or uninstalled tenant')
     path, query = raw_target(request)
-    tokens.verify_tenant_token(
+    claims = tokens.verify_tenant_token(
         token,
         tenant.shared_secret.get_secret_value(),
         method=request.method,
@@ -35,7 +43,7 @@ async def authenticate_tenant(deps: Deps, request: Request, *, allow_context_qsh
         base_path=deps.base_path,
         allow_context_qsh=allow_context_qsh,
     )
-    return tenant
+    return tenant, claims
 
 
 async def verify_install(deps: Deps, request: Request) -> dict[str, Any]:

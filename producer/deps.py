@@ -13,6 +13,7 @@ from arq.connections import ArqRedis
 from rulequeue import queue
 from rulequeue.connect.install_keys import InstallKeys
 from rulequeue.crypto import Cipher
+from rulequeue.forge.jwks import JwksCache
 from rulequeue.metrics import ProducerMetrics
 from rulequeue.settings import Settings
 from rulequeue.store.db import Pool, create_pool
@@ -28,6 +29,8 @@ class Deps:
     metrics: ProducerMetrics
     # Outbound HTTP (install keys, and Jira reads of a rule dry-run); owned by open_deps.
     http: httpx.AsyncClient | None = None
+    # Keys of Forge Invocation Tokens, fetched over ``http`` (producer/forge_routes.py).
+    forge_jwks: JwksCache | None = None
 
     @property
     def base_path(self) -> str:
@@ -53,4 +56,5 @@ async def open_deps(settings: Settings, *, http: httpx.AsyncClient | None = None
             # One registry per process (per app): never prometheus_client's global one.
             metrics=ProducerMetrics(),
             http=client,
+            forge_jwks=JwksCache(client, cooldown_seconds=settings.forge_jwks_cooldown_seconds),
         )

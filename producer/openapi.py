@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from rulequeue.a4j_import import ImportReport
 from schemas.audit import AuditRecord, AuditStatus
 from schemas.evaluations import EvaluationRecord, ExplainValues
 from schemas.privacy import PrivacyReport
@@ -27,6 +28,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: 'malformed request',
         401: 'missing, invalid or expired Connect JWT, or unknown tenant',
         404: 'no such rule for this tenant',
+        409: 'the rule cannot be run by hand (not a manual rule, disabled, or the issue is out of its projects)',
         408: 'body not received in time',
         413: 'body too large',
         415: 'body is not JSON',
@@ -111,6 +113,107 @@ def _rule_tool_paths(common: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _manual_run_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """Running a manual rule on one issue (producer/manual_api.py)."""
+    request = {
+        'type': 'object',
+        'required': ['issue'],
+        'additionalProperties': False,
+        'properties': {'issue': {'type': 'string', 'description': 'an issue key (OPS-1) or id (10001)'}},
+    }
+    accepted = {
+        'type': 'object',
+        'required': ['status', 'delivery_id', 'rule_id', 'issue'],
+        'properties': {
+            'status': {'type': 'string', 'enum': ['accepted', 'duplicate']},
+            'delivery_id': {'type': 'string', 'description': 'explained at /api/events/{delivery_id}'},
+            'rule_id': {'type': 'string'},
+            'issue': {'type': 'object', 'properties': {'id': {'type': 'string'}, 'key': {'type': 'string'}}},
+        },
+    }
+    return {
+        '/api/rules/{rule_id}/run': {
+            'parameters': [{'name': 'rule_id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}],
+            'post': {
+                'operationId': 'runRule',
+                'requestBody': {'required': True, 'content': {'application/json': {'schema': request}}},
+                'responses': {
+                    '202': _json_schema(accepted, 'the run was queued'),
+                    **common,
+                    **_errors(404, 409, 422),
+                },
+            },
+        }
+    }
+
+
+def _import_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """Importing rules exported from Automation for Jira (producer/import_api.py)."""
+    ids = {'type': 'object', 'additionalProperties': {'type': 'string'}}
+    request = {
+        'type': 'object',
+        'required': ['rules'],
+        'properties': {
+            'rules': {'type': 'array', 'items': {'type': 'object'}, 'description': 'rules as A4J exports them'},
+            'ids': {
+                'type': 'object',
+                'additionalProperties': False,
+                'properties': {kind: ids for kind in ('projects', 'statuses', 'issuetypes', 'link_types')},
+                'description': 'keys or names for the ids the export uses',
+            },
+        },
+    }
+    flag = {'type': 'boolean', 'default': False}
+    return {
+        '/api/rules/import': {
+            'post': {
+                'operationId': 'importRules',
+                'parameters': [
+                    {'name': 'dry_run', 'in': 'query', 'schema': flag},
+                    {'name': 'allow_partial', 'in': 'query', 'schema': flag},
+                ],
+                'requestBody': {'required': True, 'content': {'application/json': {'schema': request}}},
+                'responses': {
+                    '200': _json(_REF.format(model='ImportReport'), 'what was (or would be) imported and skipped'),
+                    **common,
+                    **_errors(422),
+                },
+            }
+        }
+    }
+
+
+def _transport_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """Which transport's events the tenant runs (producer/transport_api.py)."""
+    state = {
+        'type': 'object',
+        'required': ['transport', 'forge_installed', 'cutover'],
+        'properties': {
+            'transport': {'type': 'string', 'enum': ['connect', 'forge']},
+            'forge_installed': {'type': 'boolean'},
+            'cutover': {'type': 'string', 'enum': ['auto', 'manual']},
+        },
+    }
+    choice = {
+        'type': 'object',
+        'required': ['transport'],
+        'additionalProperties': False,
+        'properties': {'transport': {'type': 'string', 'enum': ['connect', 'forge']}},
+    }
+    answer = _json_schema(state, "the tenant's transport")
+    no_forge = _json('#/components/schemas/Error', 'no active Forge installation is linked to this site')
+    return {
+        '/api/settings/transport': {
+            'get': {'operationId': 'getTransport', 'responses': {'200': answer, **common}},
+            'put': {
+                'operationId': 'putTransport',
+                'requestBody': {'required': True, 'content': {'application/json': {'schema': choice}}},
+                'responses': {'200': answer, '409': no_forge, **common, **_errors(422)},
+            },
+        }
+    }
+
+
 def _json_schema(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {'description': description, 'content': {'application/json': {'schema': schema}}}
 
@@ -125,6 +228,7 @@ def build_openapi(server_url: str) -> dict[str, Any]:
             (EvaluationRecord, 'serialization'),
             (ExplainValues, 'validation'),
             (DryRunReport, 'serialization'),
+            (ImportReport, 'serialization'),
         ],
         ref_template=_REF,
     )
@@ -233,7 +337,10 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                 }
             },
             **_explain_paths(common),
+            **_manual_run_paths(common),
             **_rule_tool_paths(common),
+            **_import_paths(common),
+            **_transport_paths(common),
             '/api/web-request-hosts': {
                 'get': {
                     'operationId': 'getWebRequestHosts',

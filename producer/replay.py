@@ -20,6 +20,7 @@ from rulequeue.errors import NotFound, RulequeueError
 from rulequeue.settings import Settings
 from rulequeue.store import dead_letters, tenants
 from schemas.events import WebhookEvent
+from worker.credentials import tenant_credentials
 from worker.jira import JiraClient
 from worker.reconcile import event_body
 
@@ -33,7 +34,11 @@ async def replay(settings: Settings, letter_id: int, *, http: httpx.AsyncClient 
         tenant = await tenants.get_tenant(deps.pool, deps.cipher, letter['client_key'])
         if tenant is None or not tenant.active:
             raise RulequeueError('the tenant is not installed and enabled: nothing to replay against')
-        jira = JiraClient(http or own_http, app_key=settings.app_key, timeout=settings.jira_timeout_seconds)
+        jira = JiraClient(
+            http or own_http,
+            credentials=tenant_credentials(settings.app_key, deps.pool, deps.cipher),
+            timeout=settings.jira_timeout_seconds,
+        )
         issue = await jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(letter["issue_key"], safe="")}')
         body = event_body(letter['envelope'], issue)
         event = WebhookEvent.model_validate(body)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer import ratelimit, services
+from producer import link_worklog, ratelimit, services
 from producer.auth import authenticate_tenant, verify_install
 from producer.deps import Deps
 from producer.http import check_content_length, check_json_content_type, parse_json_object, read_body
@@ -47,6 +47,7 @@ async def webhook(request: Request) -> Response:
         body = await read_body(request, deps.settings.max_body_bytes, deps.settings.body_read_timeout_seconds)
         data = parse_json_object(body)
         request.state.webhook_event = data.get('webhookEvent')  # for the metrics' event label
+        data, body = link_worklog.as_issue_webhook(data, body)  # named by issue id: {id} added
         try:
             event = WebhookEvent.model_validate(data)
         except ValidationError as exc:

@@ -22,6 +22,7 @@ from rulequeue.errors import NotFound, PermanentJiraError, ServiceUnavailable, T
 from rulequeue.store.tenants import Tenant
 from schemas.events import ISSUE_KEY_PATTERN
 from schemas.rule_schema import rule_json_schema
+from worker.credentials import tenant_credentials
 from worker.dry_run import EVENT_TYPES, dry_run, dry_run_event
 from worker.jira import JiraClient
 
@@ -71,7 +72,11 @@ async def rule_dry_run(request: Request) -> Response:
         raise _invalid('event', f'one of {", ".join(EVENT_TYPES)}')
     if deps.http is None:
         raise ServiceUnavailable('no outbound HTTP client')
-    jira = JiraClient(deps.http, app_key=deps.settings.app_key, timeout=deps.settings.jira_timeout_seconds)
+    jira = JiraClient(
+        deps.http,
+        credentials=tenant_credentials(deps.settings.app_key, deps.pool, deps.cipher),
+        timeout=deps.settings.jira_timeout_seconds,
+    )
     try:
         issue = await _issue(jira, tenant, data)
         extra: dict[str, Any] = {k: data[k] for k in ('changelog', 'comment', 'user') if k in data}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from producer import link_worklog
 from producer.deps import Deps
-from rulequeue import intake, snapshots
+from rulequeue import snapshots, transport
 from rulequeue.errors import BadRequest
 from rulequeue.intake import Outcome
 from rulequeue.settings import Settings
-from rulequeue.store import tenants
+from rulequeue.store import forge_tenants, tenants
 from rulequeue.store.tenants import Tenant
 from schemas.events import SUPPORTED_EVENTS, WebhookEvent
 
@@ -34,6 +35,7 @@ def delivery_id_for(header: str | None, event: WebhookEvent) -> str:
         str(event.timestamp),
         str(event.changelog.id if event.changelog else ''),
         str(event.comment.id if event.comment else ''),
+        *link_worklog.derived_id_parts(event),  # none for issue and comment events
     ]
     return 'derived-' + hashlib.sha256('\0'.join(parts).encode()).hexdigest()[:32]
 
@@ -48,9 +50,21 @@ async def accept_webhook(
     """
     if tenant.state != 'installed' or event.webhookEvent not in SUPPORTED_EVENTS:
         return Outcome.IGNORED
-    return await intake.admit(
-        deps.redis, deps.pool, deps.cipher, tenant.client_key, delivery_id, event, body, licensed=licensed
+    # Only while the tenant is on Connect, and only changes Forge has not run (rulequeue.transport).
+    admission = await transport.admit_via(
+        transport.CONNECT,
+        deps.redis,
+        deps.pool,
+        deps.cipher,
+        tenant,
+        delivery_id,
+        event,
+        body,
+        claim_changes=bool(deps.settings.forge_app_ids),
+        licensed=licensed,
+        fetch_issue=link_worklog.needs_issue(event),
     )
+    return admission.outcome
 
 
 def is_licensed(settings: Settings, lic: str | None) -> bool:
@@ -76,6 +90,8 @@ async def apply_lifecycle(deps: Deps, event: str, payload: dict[str, Any]) -> No
     if event == 'installed':
         await tenants.save_installed(deps.pool, deps.cipher, payload)
     elif event == 'uninstalled':
+        if await forge_tenants.connect_uninstalled_kept(deps.pool, client_key):
+            return  # the site runs on Forge now: only its Connect secret goes
         await tenants.uninstall(deps.pool, client_key)
         await snapshots.drop_tenant(deps.redis, client_key)
     elif event == 'enabled':

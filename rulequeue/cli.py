@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rulequeue import constants
 from rulequeue.errors import ConfigurationError, RulequeueError
 from rulequeue.logs import configure_logging
 from rulequeue.settings import Settings, load_settings
@@ -25,7 +26,15 @@ def _producer(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level='warning', access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level='warning',
+        access_log=False,
+        # Forge's invocation tokens can be large (FORGE.md 8.17); h11 allows 16 KB of headers.
+        h11_max_incomplete_event_size=constants.MAX_REQUEST_HEADER_BYTES,
+    )
     return 0
 
 
@@ -134,6 +143,17 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(events=args.events, seed=args.seed))
 
 
+def _import_a4j(args: argparse.Namespace) -> int:
+    from rulequeue.a4j_cli import import_file, read_export
+
+    data = read_export(Path(args.export), Path(args.ids) if args.ids else None)
+    report = asyncio.run(
+        import_file(_settings(), data, args.client_key, dry_run=args.dry_run, allow_partial=args.allow_partial)
+    )
+    print(report.model_dump_json(indent=2))
+    return 1 if report.skipped else 0
+
+
 def _settings(**overrides: object) -> Settings:
     return load_settings(**overrides)
 
@@ -222,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)
     demo.set_defaults(run=_demo)
+    a4j = sub.add_parser('import-a4j', help='import rules exported from Automation for Jira (exit 1 if any skipped)')
+    a4j.add_argument('export', help='the export file ({"rules": [...]})')
+    a4j.add_argument('--client-key', required=True, help="the tenant's Connect clientKey")
+    a4j.add_argument('--ids', help='JSON file naming the export\'s ids: {"projects": {"10000": "PROJ"}, ...}')
+    a4j.add_argument('--dry-run', action='store_true', help='map and report, store nothing')
+    a4j.add_argument('--allow-partial', action='store_true', help='import rules minus unmappable parts, disabled')
+    a4j.set_defaults(run=_import_a4j)
     manifest = sub.add_parser('forge-manifest', help="render the Forge app's manifest.yml for this deployment")
     manifest.add_argument('--app-id', help='the app ARI from `forge register` (default: the first FORGE_APP_IDS)')
     manifest.add_argument('--base-url', help='public https URL of the producer (default: APP_BASE_URL)')

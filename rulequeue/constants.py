@@ -67,6 +67,34 @@ CHAIN_ISSUE_KEY = KEY_PREFIX + ':chain:issue:{tenant}:{issue}'
 CHAIN_EXECUTION_KEY = KEY_PREFIX + ':chain:exec:{execution}'
 CHAIN_TTL_SECONDS = 600
 
+# Runs no Jira webhook started: their synthetic events carry these webhookEvent names, which the
+# webhook endpoint never accepts (not in schemas.events.SUPPORTED_EVENTS), so only our own API
+# (manual) and cron (scheduled) can start them.
+MANUAL_EVENT = 'rulequeue:manual'
+SCHEDULED_EVENT = 'rulequeue:scheduled'
+# Issues one rule's JQL search may run on (A4J: 1,000; the rest is not run and the run THROTTLED).
+DEFAULT_MAX_ISSUES_PER_SEARCH = 1000
+# Branches (worker/branches.py): items one branch runs at most (the rest are named in the
+# audit row, not run; A4J runs 150 items of a Confluence-style branch), and the longest delay a
+# rule may ask for by default (A4J Cloud's Delay action: 15 minutes).
+DEFAULT_MAX_BRANCH_ITEMS = 100
+DEFAULT_MAX_DELAY_SECONDS = 900
+# Issues asked of Jira per search page (Jira Cloud's enhanced search answers up to 5,000 ids).
+SEARCH_PAGE_SIZE = 100
+# "This tick of this scheduled rule was taken": SET NX by whichever worker's cron gets there
+# first, so several workers running the cron start the rule once. Kept well past the minute.
+SCHEDULED_TICK_KEY = KEY_PREFIX + ':sched:tick:{tenant}:{rule}:{tick}'
+SCHEDULED_TICK_TTL_SECONDS = 24 * 3600
+# One run of a scheduled rule at a time (A4J's limit): the run's lock holds its tick, and the
+# set beside it its executions. While the search and admission go on, the lock lives ADMIT
+# seconds (renewed per page), so a worker killed mid-way frees the rule soon; once admitted it
+# lives RUN seconds, a backstop far above the time a run takes, and a later tick releases it as
+# soon as every execution of the set has its done marker.
+SCHEDULED_RUN_KEY = KEY_PREFIX + ':sched:run:{tenant}:{rule}'
+SCHEDULED_RUN_EXECUTIONS_KEY = KEY_PREFIX + ':sched:run:{tenant}:{rule}:executions'
+SCHEDULED_ADMIT_TTL_SECONDS = 300
+SCHEDULED_RUN_TTL_SECONDS = 6 * 3600
+
 # Defaults that are settings elsewhere.
 DEFAULT_APP_KEY = 'rulequeue'
 DEFAULT_INSTALL_KEYS_URL = 'https://connect-install-keys.atlassian.com'
@@ -191,6 +219,19 @@ FORGE_JWKS_MAX_BYTES = 64 * 1024
 FORGE_MAX_TOKEN_CHARS = 64 * 1024
 # Replay guard: a FIT's jti is remembered (hashed) until the token expires plus the leeway.
 FORGE_JTI_KEY = KEY_PREFIX + ':forge:jti:{jti}'
+# A Forge event already admitted (its idempotency key, FORGE.md 4): Forge re-delivers up to
+# 4 x 60 s apart after up to ~3 min of queueing, so 10 minutes is the floor; 30 leave a margin.
+FORGE_EVENT_KEY = KEY_PREFIX + ':forge:event:{tenant}:{event}'
+FORGE_EVENT_TTL_SECONDS = 30 * 60
+# One change of an issue reported by both transports while a tenant migrates (Connect webhook
+# and Forge event) runs once: whichever transport admits it first SETs this NX with its name,
+# and the other transport's report of the same change is acknowledged and not run. Set only
+# when Forge is configured; as long as the Forge event key, for the same reason.
+CHANGE_KEY = KEY_PREFIX + ':change:{tenant}:{issue}:{change}'
+CHANGE_TTL_SECONDS = 30 * 60
+# Request header block the producer's HTTP server accepts (h11's default is 16 KB in all):
+# Forge asks remotes for >= 16 KB Authorization headers and FORGE.md 8.17 for 32 KB.
+MAX_REQUEST_HEADER_BYTES = 64 * 1024
 
 
 def digest(value: str, length: int = 32) -> str:
@@ -217,6 +258,14 @@ def tenant_snapshot_pattern(client_key: str) -> str:
     return SNAPSHOT_KEY.format(tenant=tenant_ref(client_key), execution='*')
 
 
+def forge_event_key(client_key: str, idempotency_key: str) -> str:
+    return FORGE_EVENT_KEY.format(tenant=tenant_ref(client_key), event=digest(idempotency_key, 40))
+
+
+def change_key(client_key: str, issue_id: str, change: str) -> str:
+    return CHANGE_KEY.format(tenant=tenant_ref(client_key), issue=digest(issue_id, 24), change=digest(change, 24))
+
+
 def order_key(client_key: str, issue_id: str) -> str:
     return ORDER_KEY.format(tenant=tenant_ref(client_key), issue=digest(issue_id, 24))
 
@@ -235,3 +284,13 @@ def chain_issue_key(client_key: str, issue_id: str) -> str:
 
 def chain_execution_key(execution: str) -> str:
     return CHAIN_EXECUTION_KEY.format(execution=execution)
+
+
+def scheduled_tick_key(client_key: str, rule_id: str, tick: str) -> str:
+    return SCHEDULED_TICK_KEY.format(tenant=tenant_ref(client_key), rule=digest(rule_id, 24), tick=tick)
+
+
+def scheduled_run_keys(client_key: str, rule_id: str) -> tuple[str, str]:
+    """The lock of a scheduled rule's run in progress, and the set of that run's executions."""
+    names = {'tenant': tenant_ref(client_key), 'rule': digest(rule_id, 24)}
+    return SCHEDULED_RUN_KEY.format(**names), SCHEDULED_RUN_EXECUTIONS_KEY.format(**names)

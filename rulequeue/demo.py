@@ -23,7 +23,8 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from rulequeue import constants, demo_report
+from rulequeue import constants, demo_report, demo_triggers
+from rulequeue.demo_scenarios import STALE_CRON
 from rulequeue.embedded import embedded_postgres, embedded_redis
 from rulequeue.logs import configure_logging
 from rulequeue.serve import free_port, serve_in_background
@@ -124,6 +125,7 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
                     created.raise_for_status()
                 print(f'  installed the app and loaded {len(rules)} rules from examples/rules/', file=out)
                 played = await demo_report.play(sim, events, seed, out)
+                played.delivery_ids += await demo_triggers.scheduled_tick(sim, settings, pool, STALE_CRON, out)
                 started = time.perf_counter()
                 await _wait_for_executions(redis, sim.client_key, played.delivery_ids)
                 print(
@@ -146,7 +148,8 @@ async def _wait_for_executions(redis: aioredis.Redis, client_key: str, delivery_
     keys = [constants.DONE_KEY.format(execution=constants.execution_id(client_key, d)) for d in delivery_ids]
     deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if not keys or await redis.exists(*keys) == len(keys):
+        # Then the executions those spawned (branch items, continuations after a delay) too.
+        if (not keys or await redis.exists(*keys) == len(keys)) and not await redis.zcard(constants.QUEUE_NAME):
             return
         await asyncio.sleep(0.2)
     raise RuntimeError(f'executions did not finish within {DRAIN_TIMEOUT_SECONDS:.0f} s')

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from rulequeue.simulator import ALICE, BOB, JiraSimulator
+from rulequeue.simulator.relations import attach_subtask
 
 Responses = list[httpx.Response]
 Story = Callable[[JiraSimulator], Awaitable[Responses]]
@@ -32,6 +33,13 @@ REVIEW = 'Review checklist'
 REOPENED = 'Reopened work goes back to triage'
 CUSTOMER = 'Customer label raises priority'
 DUE = 'Note due dates'
+BY_HAND = 'Check an issue by hand'
+STALE = 'Nudge stale issues'
+STALE_CRON = '0 9 * * 1-5'  # examples/rules/nudge-stale-issues.json: the demo runs its next tick
+BLOCKING = 'Note blocking links'
+WORK_LOGGED = 'Log work done'
+KICKOFF = 'Kick off sub-tasks'
+FOLLOW_UP = 'Follow up after a pause'
 OK, SKIP = 'SUCCESS', 'NO_ACTIONS_PERFORMED'
 
 
@@ -130,6 +138,45 @@ async def _set_due_dates(sim: JiraSimulator) -> Responses:
     return responses + await sim.update_issue(ops, {'duedate': '2026-12-24'}, user=ALICE)
 
 
+async def _check_by_hand(sim: JiraSimulator) -> Responses:
+    from rulequeue.demo_triggers import run_by_hand
+
+    key, responses = await _create(sim, 'OPS', 'Task')
+    return [*responses, await run_by_hand(sim, BY_HAND, key, ALICE)]
+
+
+async def _mark_stale(sim: JiraSimulator) -> Responses:
+    # The scheduled rule finds it at the tick the demo runs once the stories are played.
+    return (await _create(sim, 'PROJ', 'Task', labels=['stale']))[1]
+
+
+async def _link_blocker(sim: JiraSimulator) -> Responses:
+    blocker, responses = await _create(sim, 'OPS', 'Task')
+    blocked, more = await _create(sim, 'OPS', 'Task')
+    return responses + more + await sim.link_issues(blocker, blocked, 'Blocks', user=BOB)
+
+
+async def _log_work(sim: JiraSimulator) -> Responses:
+    key, responses = await _create(sim, 'OPS', 'Task')
+    return responses + await sim.add_worklog(key, 2 * 3600, user=ALICE)
+
+
+async def _plan_with_subtasks(sim: JiraSimulator) -> Responses:
+    # Made without webhooks (as if long ago); then an edit of the parent branches over its sub-tasks.
+    def quiet(issuetype: str) -> str:
+        change = sim.state.create(project='PLAN', issuetype=issuetype, summary='planned', reporter=ALICE, changes={})
+        return str(change.issue['key'])
+
+    parent = quiet('Story')
+    for _ in range(2):
+        attach_subtask(sim.state, parent, quiet('Sub-task'))
+    return await sim.update_issue(parent, {'summary': 'Plan the launch'}, user=ALICE)
+
+
+async def _plan_an_issue(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'PLAN', 'Task'))[1]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario('a bug is filed in PROJ', _bug_in_proj, ((TRIAGE, OK),)),
     Scenario('a task is filed in PROJ', _task_in_proj, ((TRIAGE, SKIP),)),
@@ -147,6 +194,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario('done work is reopened', _reopen, ((OPS, SKIP), (DONE, OK), (REOPENED, OK))),
     Scenario('labelled billing, then customer', _label_customer, ((OPS, SKIP), (CUSTOMER, SKIP), (CUSTOMER, OK))),
     Scenario('due dates set in PROJ and OPS', _set_due_dates, ((TRIAGE, SKIP), (OPS, SKIP), (DUE, OK))),
+    Scenario('a blocking link is made', _link_blocker, ((OPS, SKIP), (OPS, SKIP), (BLOCKING, OK))),
+    Scenario('work is logged', _log_work, ((OPS, SKIP), (WORK_LOGGED, OK))),
+    Scenario('checked by hand', _check_by_hand, ((OPS, SKIP), (BY_HAND, OK))),
+    Scenario('an issue is marked stale', _mark_stale, ((TRIAGE, SKIP), (STALE, OK))),
+    # The edit's execution, then one execution per sub-task, in order.
+    Scenario('a plan with two sub-tasks is edited', _plan_with_subtasks, ((KICKOFF, OK),) * 3),
+    # One audit row, written by the continuation after the delay.
+    Scenario('an issue is planned', _plan_an_issue, ((FOLLOW_UP, OK),)),
 )
 
 
@@ -165,6 +220,8 @@ WRITES_PER_ACTION = {
     'transition': (('POST', 'transitions'),),
     'assign': (('PUT', 'assignee'),),
     'log': (),
+    'branch': (),  # each item's actions are in the item's own audit row
+    'delay': (),
 }
 
 

@@ -11,6 +11,8 @@
     │   │   │                         unknown or uninstalled tenant
     │   │   └── ForgeAuthError        401: a Forge Invocation Token failed a check (carries reason)
     │   ├── NotFound                  404: no such rule (or not this tenant's)
+    │   ├── Conflict                  409: the request does not fit the rule's state (a manual run
+    │   │                             of a disabled rule, or of a rule without a manual trigger)
     │   ├── RequestTimeout            408: body not received in time (slow-loris)
     │   ├── PayloadTooLarge           413: body over the configured limit
     │   ├── UnsupportedMediaType      415: body is not declared as JSON
@@ -25,6 +27,7 @@
     ├── EgressRefused                 a web request's target is not a public address, or not allowed
     └── JiraError                     a call to Jira failed
         ├── TransientJiraError        429, 5xx, timeout, connection error: retry later
+        │   └── NoUsableToken         a Forge tenant has no app system token fit to use yet
         └── PermanentJiraError        any other 4xx: final for that action
 
 Errors carry context as attributes (status, retry_after) rather than only as text, and their
@@ -70,6 +73,10 @@ class Unauthorized(RequestRejected):
 
 class NotFound(RequestRejected):
     status = 404
+
+
+class Conflict(RequestRejected):
+    status = 409
 
 
 class RequestTimeout(RequestRejected):
@@ -205,6 +212,18 @@ class TransientJiraError(JiraError):
     ) -> None:
         super().__init__(message, method=method, path=path, status=status)
         self.retry_after = retry_after
+
+
+class NoUsableToken(TransientJiraError):
+    """A Forge tenant has no active installation with a system token outside its expiry margin.
+
+    Transient: Forge hands a fresh token with the next event or the hourly keep-alive, so the
+    execution waits and retries; once its attempts are spent it is dead-lettered with this
+    message. Never answered by falling back to a Connect JWT (FORGE.md 8.9).
+    """
+
+    def __init__(self, *, method: str, path: str) -> None:
+        super().__init__('no valid app token', method=method, path=path)
 
 
 class PermanentJiraError(JiraError):

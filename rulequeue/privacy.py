@@ -92,6 +92,16 @@ def inventory(settings: Settings) -> PrivacyReport:
                     constants.CHAIN_EXECUTION_KEY,
                     constants.CHAIN_TTL_SECONDS,
                 ),
+                (
+                    'Forge event seen: its idempotency key (hashed), to drop re-deliveries',
+                    constants.FORGE_EVENT_KEY,
+                    constants.FORGE_EVENT_TTL_SECONDS,
+                ),
+                (
+                    'Change claimed by a transport (connect or forge), so a migrating site runs it once',
+                    constants.CHANGE_KEY,
+                    constants.CHANGE_TTL_SECONDS,
+                ),
             )
         ),
         StoredData(
@@ -119,6 +129,14 @@ def inventory(settings: Settings) -> PrivacyReport:
             store='postgres',
             location='forge_installations',
             retention=f'while installed; the token is deleted at once on preUninstall; {after_uninstall}',
+        ),
+        StoredData(
+            data='Forge deliveries we could not use (malformed, unknown type, too large): ids, event type, reason; '
+            'never the body',
+            store='postgres',
+            location='forge_rejected_events',
+            retention=f'{audit_days} days (AUDIT_RETENTION_DAYS); {after_uninstall}',
+            max_days=audit_days,
         ),
         StoredData(
             data='Hosts the tenant allows web request actions to call',

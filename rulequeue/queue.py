@@ -43,15 +43,22 @@ async def connect(settings: Settings) -> ArqRedis:
     )
 
 
-async def enqueue_execution(redis: ArqRedis, job: ExecutionJob) -> bool:
-    """Enqueue one execution under its deterministic id; False if it is already queued or running."""
+async def enqueue_execution(redis: ArqRedis, job: ExecutionJob, *, defer_seconds: float = 0.0) -> bool:
+    """Enqueue one execution under its deterministic id; False if it is already queued or running.
+
+    ``defer_seconds`` (a delay's continuation) holds the job back in arq's queue, in Redis.
+    """
+    # A licensed job is written without the field, as before it existed, so workers of the
+    # previous release (which refuse unknown fields) still run jobs during a rolling deploy;
+    # likewise branch and resume, written only when set.
+    omitted = {'licensed'} if job.licensed else set()
+    omitted |= {name for name in ('branch', 'resume') if getattr(job, name) is None}
     queued = await redis.enqueue_job(
         constants.JOB_FUNCTION,
-        # A licensed job is written without the field, as before it existed, so workers of the
-        # previous release (which refuse unknown fields) still run jobs during a rolling deploy.
-        job.model_dump(mode='json', exclude={'licensed'} if job.licensed else None),
+        job.model_dump(mode='json', exclude=omitted or None),
         _job_id=job.execution_id,
         _queue_name=constants.QUEUE_NAME,
-        _expires=constants.JOB_EXPIRES_SECONDS,
+        _expires=constants.JOB_EXPIRES_SECONDS + defer_seconds,
+        _defer_by=defer_seconds or None,
     )
     return queued is not None

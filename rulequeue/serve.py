@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from rulequeue import constants
+
 
 def free_port(host: str = '127.0.0.1') -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -29,7 +31,13 @@ async def serve_in_background(app: ASGIApp, host: str = '127.0.0.1', port: int =
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level='warning', lifespan='on', access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_level='warning',
+        lifespan='on',
+        access_log=False,
+        h11_max_incomplete_event_size=constants.MAX_REQUEST_HEADER_BYTES,
+    )
     server = uvicorn.Server(config)
     # uvicorn would take over SIGINT/SIGTERM for the whole process; the caller owns signals.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     loop_max_depth: int = Field(
         constants.DEFAULT_LOOP_MAX_DEPTH, ge=1, description='re-triggers by our own actions before LOOP'
     )
+    max_issues_per_search: int = Field(
+        constants.DEFAULT_MAX_ISSUES_PER_SEARCH, ge=1, description="a rule's JQL search; beyond it THROTTLED"
+    )
+    max_branch_items: int = Field(
+        constants.DEFAULT_MAX_BRANCH_ITEMS, ge=1, le=1000, description='issues one branch runs on; the rest audited'
+    )
+    max_delay_seconds: int = Field(
+        constants.DEFAULT_MAX_DELAY_SECONDS, ge=1, le=3600, description='the longest delay a rule may ask for'
+    )
     retry_base_seconds: float = Field(constants.DEFAULT_RETRY_BASE_SECONDS, ge=0)
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)
     jira_timeout_seconds: float = Field(constants.JIRA_TIMEOUT_SECONDS, gt=0)
@@ -106,6 +115,15 @@ class Settings(BaseSettings):
     )
     forge_jwks_cooldown_seconds: float = Field(
         constants.DEFAULT_FORGE_JWKS_COOLDOWN_SECONDS, gt=0, le=300, description='least time between JWKS refetches'
+    )
+    forge_test_api_base_url: str | None = Field(
+        None,
+        description='tests and the demo only: also accept FITs whose apiBaseUrl is <this>/ex/jira/<cloudId>',
+    )
+    forge_cutover: Literal['auto', 'manual'] = Field(
+        'auto',
+        description="auto: a Connect tenant's first Forge product event switches it to Forge; "
+        'manual: only PUT /api/settings/transport does',
     )
 
     @field_validator('database_url')
@@ -158,6 +176,15 @@ class Settings(BaseSettings):
         if not value.startswith(('http://', 'https://')):
             raise ValueError('must be an http:// or https:// URL')
         return value
+
+    @field_validator('forge_test_api_base_url')
+    @classmethod
+    def _test_api_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(('http://', 'https://')):
+            raise ValueError('must be an http:// or https:// URL')
+        return value.rstrip('/')
 
     @field_validator('forge_ic_jwks_template')
     @classmethod

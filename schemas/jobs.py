@@ -6,6 +6,30 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 
+class BranchRef(BaseModel):
+    """The branch a job runs one item of (worker/branches.py): the branch's place in its rule."""
+
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+    parent_execution: str
+    rule_id: str
+    rule_version: int
+    path: str  # the branch's place in the action list: "2", or "1.then.0" inside an ``if``
+    item: int  # 0-based, in the branch's order
+    items: int  # how many items the branch runs
+
+
+class ResumeRef(BaseModel):
+    """The delay a job continues a rule after (worker/delays.py)."""
+
+    model_config = ConfigDict(extra='forbid', frozen=True)
+
+    rule_id: str
+    rule_version: int
+    path: str  # the delay's place in the action list
+    seconds: int
+
+
 class ExecutionJob(BaseModel):
     model_config = ConfigDict(extra='forbid', frozen=True)
 
@@ -25,3 +49,6 @@ class ExecutionJob(BaseModel):
     fetch_issue: bool = False
     # Only these rules are candidates (a manual or scheduled run names its rule); None: every rule.
     rule_ids: tuple[str, ...] | None = None
+    # A branch item or a rule continued after a delay (written only when set: schemas.flow).
+    branch: BranchRef | None = None
+    resume: ResumeRef | None = None

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.flow import BranchBlock, DelayAction, check_flow
 from schemas.issue_actions import (
     AddWatcherAction,
     CreateIssueAction,
@@ -27,9 +28,13 @@ from schemas.triggers import IssueAssigned as IssueAssigned
 from schemas.triggers import IssueCommented as IssueCommented
 from schemas.triggers import IssueCreated as IssueCreated
 from schemas.triggers import IssueDeleted as IssueDeleted
+from schemas.triggers import IssueLinked as IssueLinked
 from schemas.triggers import IssueTransitioned as IssueTransitioned
 from schemas.triggers import IssueUpdated as IssueUpdated
+from schemas.triggers import Manual as Manual
+from schemas.triggers import Scheduled as Scheduled
 from schemas.triggers import Trigger as Trigger
+from schemas.triggers import WorklogAdded as WorklogAdded
 from schemas.triggers import parsed_jql
 from schemas.user_condition import UserCondition
 
@@ -236,22 +241,35 @@ class IfBlock(Strict):
             raise ValueError('an "if" needs a "then" or an "else" action')
 
 
-# An action, or an ``if`` block of actions.
-Step = Annotated[Action | IfBlock, Field(discriminator='type')]
+# An action, an ``if`` block of actions, a branch over related issues or a delay (schemas/flow.py).
+Step = Annotated[Action | IfBlock | BranchBlock | DelayAction, Field(discriminator='type')]
 IfBlock.model_rebuild()
+BranchBlock.model_rebuild(_types_namespace={'Condition': Condition, 'Step': Step})
 
 
 def count_components(steps: list[Step]) -> int:
-    """Components in an action list: each action, and each ``if`` with its conditions and branches."""
+    """Components in an action list: each action, each ``if`` with its conditions and branches,
+    each ``branch`` with its conditions and actions."""
     return sum(
-        1 + len(s.conditions) + count_components(s.then) + count_components(s.else_) if isinstance(s, IfBlock) else 1
+        1 + len(s.conditions) + count_components(s.then) + count_components(s.else_)
+        if isinstance(s, IfBlock)
+        else 1 + len(s.conditions) + count_components(s.actions)
+        if isinstance(s, BranchBlock)
+        else 1
         for s in steps
     )
 
 
 def if_depth(steps: list[Step]) -> int:
     """How deeply ``if`` blocks nest in an action list (0: none)."""
-    return max((1 + max(if_depth(s.then), if_depth(s.else_)) for s in steps if isinstance(s, IfBlock)), default=0)
+    return max(
+        (
+            1 + max(if_depth(s.then), if_depth(s.else_)) if isinstance(s, IfBlock) else if_depth(s.actions)
+            for s in steps
+            if isinstance(s, IfBlock | BranchBlock)
+        ),
+        default=0,
+    )
 
 
 # The rule ---------------------------------------------------------------------------------
@@ -282,6 +300,7 @@ class Rule(Strict):
         components = 1 + len(self.conditions) + count_components(self.actions)
         if if_depth(self.actions) > MAX_IF_DEPTH:
             raise ValueError(f'"if" blocks nest at most {MAX_IF_DEPTH} deep')
+        check_flow(self.actions, __context)
         # The limit is the deployment's (MAX_RULE_COMPONENTS), passed by the API as validation
         # context; a stored rule loads without one, as it was checked when it was saved.
         limit = __context.get('max_components') if isinstance(__context, dict) else None

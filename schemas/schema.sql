@@ -170,3 +170,25 @@ CREATE TABLE IF NOT EXISTS forge_installations (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS forge_installations_site_idx ON forge_installations (cloud_id);
+
+-- Forge Remote (FORGE.md 5.3, 8.14): the one transport whose events a tenant processes while
+-- it migrates from Connect to Forge; the other transport's events are acknowledged, not run.
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS transport text NOT NULL DEFAULT 'connect'
+    CHECK (transport IN ('connect', 'forge'));
+CREATE INDEX IF NOT EXISTS tenants_cloud_idx ON tenants (lower(cloud_id));
+
+-- Forge deliveries we could not use (bad JSON, unknown event type, no issue.id, too large):
+-- answered 2xx so Forge does not re-deliver them four times, and kept here with the reason.
+-- Ids, the event type and the reason only, never the body.
+CREATE TABLE IF NOT EXISTS forge_rejected_events (
+    id               bigserial PRIMARY KEY,
+    client_key       text NOT NULL REFERENCES tenants (client_key) ON DELETE CASCADE,
+    installation_id  text NOT NULL,
+    route            text NOT NULL,
+    event_type       text,
+    reason           text NOT NULL,
+    retry_count      integer NOT NULL DEFAULT 0,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS forge_rejected_events_created_idx ON forge_rejected_events (created_at);
+CREATE INDEX IF NOT EXISTS forge_rejected_events_tenant_idx ON forge_rejected_events (client_key, id DESC);

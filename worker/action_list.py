@@ -19,8 +19,11 @@ from typing import Any
 
 from rulequeue.errors import PermanentJiraError, TemplateError
 from schemas.audit import ActionResult, ActionStatus
+from schemas.flow import BranchBlock, DelayAction
 from schemas.rules import Condition, IfBlock, Step, StoredRule
+from worker import branches, delays
 from worker.actions import Target, run_action, succeeded
+from worker.flow import Flow, Suspended
 from worker.issue_actions import remember_created
 from worker.matching import ConditionOutcome
 from worker.state import progress_field
@@ -46,6 +49,8 @@ class ActionList:
     results: list[ActionResult] = field(default_factory=list)
     # Actions of the branches taken: they count toward what a SUCCESS needs besides the top level.
     branch_actions: int = 0
+    # Admits branch items and continuations (worker/flow.py); None in a dry run, where they do not run.
+    flow: Flow | None = None
 
     async def run(self, steps: Sequence[Step], path: str = '') -> None:
         """Run ``steps``; ``path`` is where they sit ('' for the rule's own list, '2.then' in a branch)."""
@@ -54,6 +59,9 @@ class ActionList:
             top = int(where.split('.', 1)[0])
             if isinstance(step, IfBlock):
                 await self._if(step, where, top)
+                continue
+            if isinstance(step, BranchBlock | DelayAction):
+                await self._flow_step(step, where, top)
                 continue
             key = progress_field(self.stored.id, self.stored.version, where)
             done = self.progress.get(key)
@@ -85,6 +93,30 @@ class ActionList:
         steps = block.then if branch == THEN else block.else_ if branch == ELSE else []
         self.branch_actions += len(steps)
         await self.run(steps, f'{where}.{branch}')
+
+    async def _flow_step(self, step: BranchBlock | DelayAction, where: str, top: int) -> None:
+        """A branch admits its items; a delay admits the continuation and stops the rule (Suspended).
+
+        A delay recorded as ``continued`` is the one this execution continues after: passed.
+        """
+        key = progress_field(self.stored.id, self.stored.version, where)
+        done = self.progress.get(key)
+        if done is None or (isinstance(step, DelayAction) and not done.changes.get('continued')):
+            if self.flow is None:
+                message = f'a {step.type} does not run in a dry run'
+                path = where if '.' in where else None
+                done = ActionResult(index=top, type=step.type, path=path, status=ActionStatus.SUCCESS, message=message)
+            elif isinstance(step, DelayAction):
+                done = await delays.schedule(self.flow, self.stored, step, where, top)
+                if succeeded(done):
+                    await self.save_progress(key, done)
+                    self.results.append(done)
+                    raise Suspended(done)
+            else:
+                done = await branches.start(self.flow, self.stored, step, where, top, self.context)
+                if succeeded(done):
+                    await self.save_progress(key, done)
+        self.results.append(done)
 
     async def _choose(self, block: IfBlock, where: str, top: int) -> ActionResult:
         """The ``if``'s result: the branch taken, and the condition that sent it to ``else``."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rulequeue import constants
 from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult, ActionStatus
 from schemas.events import WebhookEvent
@@ -34,6 +35,8 @@ EVENT_TYPES = {
     'issue_updated': 'jira:issue_updated',
     'issue_deleted': 'jira:issue_deleted',
     'comment_created': 'comment_created',
+    'manual': constants.MANUAL_EVENT,
+    'scheduled': constants.SCHEDULED_EVENT,
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
+from arq.connections import ArqRedis
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
@@ -30,6 +31,7 @@ from schemas.rules import StoredRule
 from worker import explain, licensing, limits, ordering, state
 from worker.actions import Target
 from worker.current_issue import with_current_issue
+from worker.flow import Flow, derived_candidates, is_derived
 from worker.jira import JiraClient
 from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
@@ -124,30 +126,55 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
         await _finish(deps, job, 'snapshot-missing')
         return Summary('snapshot-missing')
     if job.fetch_issue:
-        event = await _current(deps, job, tenant, event)
-        if event is None:
-            return Summary('issue-unavailable')
+        fresh = await _current(deps, job, tenant, event)
+        if not isinstance(fresh, WebhookEvent):
+            return fresh or Summary('issue-unavailable')
+        event = fresh
     try:
         return await _run_rules(deps, job, tenant, event, job_try, give_up)
     except DATABASE_ERRORS as exc:
         return await _database_down(deps, job, exc)
 
 
-async def _current(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> WebhookEvent | None:
-    """The event with Jira's current issue (worker.current_issue); None once finished without it."""
+async def _current(
+    deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent
+) -> WebhookEvent | Summary | None:
+    """The event with Jira's current issue (worker.current_issue); None once finished without it,
+    a Summary once dead-lettered (Jira unreadable, e.g. no valid app token, past the retry budget)."""
     try:
         fresh = await with_current_issue(deps.jira, tenant, event)
     except TransientJiraError as exc:
         retry = await _transient(deps, job, str(exc), exc.retry_after)
         if retry is not None:
             raise retry from None
-        fresh = None
+        return await _unreadable(deps, job, event, str(exc))
     except (JiraError, ValidationError) as exc:
         log.warning('issue unreadable', error=type(exc).__name__, status=getattr(exc, 'status', None))
         fresh = None
     if fresh is None:
         await _finish(deps, job, 'issue-unavailable')
+    elif not event.issue.key:  # admitted by id (a link or worklog event): the record gets its key
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await deliveries.name_issue(deps.pool, job.client_key, job.delivery_id, fresh.issue.key)
     return fresh
+
+
+async def _unreadable(deps: WorkerDeps, job: ExecutionJob, event: WebhookEvent, reason: str) -> Summary:
+    """Out of attempts before the issue could be read: a dead letter (no audit row: no rule ran)."""
+    attempts = await state.attempts_so_far(deps.redis, job)
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await dead_letters.record(
+            deps.pool,
+            client_key=job.client_key,
+            delivery_id=job.delivery_id,
+            execution_id=job.execution_id,
+            event=event,
+            rule_ids=list(job.rule_ids or ()),
+            error=f'gave up after {attempts} attempts: {reason}',
+            attempts=attempts,
+        )
+    await _finish(deps, job, 'retries-exhausted')
+    return Summary('retries-exhausted', 0, ['FAILURE'], attempts)
 
 
 async def _database_down(deps: WorkerDeps, job: ExecutionJob, exc: Exception) -> Summary:
@@ -210,7 +237,9 @@ async def _run_rules(
     give_up: str | None = None,
 ) -> Summary:
     explainer = await explain.start(deps.pool, tenant, event)
-    candidates = explainer.candidates(job.rule_ids)
+    # A branch item or a continuation runs its rule by id (worker.flow); other jobs match triggers.
+    candidates = derived_candidates(explainer, job)
+    candidates = explainer.candidates(job.rule_ids) if candidates is None else candidates
     if not job.licensed:
         # Before the loop check below, which may ask Jira who our app user is: no Jira call.
         attempt = await state.attempts_so_far(deps.redis, job) + 1
@@ -244,9 +273,12 @@ async def _run_rules(
         return Summary('dead-lettered', len(candidates), [], attempt)
     depth = await limits.chain_depth(deps.redis, job, event.issue.id, caused_by_app=by_app) if pending else 0
     statuses: list[str] = []
+    redis: ArqRedis = deps.redis  # type: ignore[assignment]  # arq gives workers an ArqRedis
+    flow = Flow(redis, deps.pool, deps.cipher, deps.settings, deps.jira, tenant, job, event)
     for position, stored in enumerate(pending):
         run = RuleRun(stored)
-        held = await limits.limit_reached(deps.redis, deps.settings, job, stored.id, depth)
+        # A branch item or a continuation is part of an execution the limits already let through.
+        held = None if is_derived(job) else await limits.limit_reached(deps.redis, deps.settings, job, stored.id, depth)
         if held is not None:  # over a service limit: recorded, not run
             run.messages.append(held[1])
             await audit.record(deps.pool, run.entry(job, event, attempt, held[0]))
@@ -254,13 +286,15 @@ async def _run_rules(
             continue
         await limits.acting_at(deps.redis, tenant.client_key, event.issue.id, depth)
         try:
-            await run_rule(run, event, target, progress, save)
+            await run_rule(run, event, target, progress, save, flow=flow)
         except TransientJiraError as exc:
             retry = await _transient(deps, job, str(exc), exc.retry_after)
             if retry is not None:
                 raise retry from None
             await _exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc), explainer)
             return Summary('retries-exhausted', len(candidates), [*statuses, 'FAILURE'], attempt)
+        if run.suspended:
+            continue  # reached a delay: the continuation writes the rule's one audit row (worker.delays)
         if not run.triggered:
             continue  # its trigger's jql filter did not match: like any trigger mismatch, no audit row
         await audit.record(deps.pool, run.entry(job, event, attempt))

@@ -25,6 +25,7 @@ from schemas.evaluations import MAX_ACTUAL_CHARS, ConditionFailure, Evaluation, 
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule, Trigger
+from worker import link_worklog
 from worker.matching import field_value, in_scope, trigger_matches
 from worker.templates import build_context, render
 
@@ -35,8 +36,15 @@ _SHOWN_KEYS = ('name', 'value', 'key', 'displayName', 'accountId', 'id')
 
 def describe_trigger(trigger: Trigger) -> str:
     """What the trigger fires on, from the rule's configuration only."""
+    linked_or_logged = link_worklog.describe(trigger)  # issue_linked, worklog_added
+    if linked_or_logged is not None:
+        return linked_or_logged
     if isinstance(trigger, rule_schemas.FieldValueChanged):
         return f'jira:issue_updated changing one of {", ".join(trigger.fields)}'
+    if isinstance(trigger, rule_schemas.Scheduled):
+        return f'rulequeue:scheduled (cron {trigger.cron!r} {trigger.timezone}, each issue of its JQL search)'
+    if isinstance(trigger, rule_schemas.Manual):
+        return 'rulequeue:manual (a person running the rule on the issue: POST /api/rules/{id}/run)'
     if isinstance(trigger, rule_schemas.IssueTransitioned):
         moves = ''.join(f' {word} {name!r}' for word, name in (('from', trigger.from_), ('to', trigger.to)) if name)
         return f'jira:issue_updated changing status{moves}'

@@ -1,8 +1,11 @@
 """Signed calls into a tenant's Jira, with transient and permanent failures told apart.
 
-Every request carries its own Connect JWT (HS256 with the tenant's shared secret, ``iss`` =
-our app key, three minutes, ``qsh`` of exactly that request). The HTTP transport is injected:
-production uses a pooled ``httpx.AsyncClient``; tests point it at the simulator.
+Where a request goes and how it is authorised depends on the tenant's transport
+(:mod:`worker.credentials`): a Connect tenant's request carries its own Connect JWT (HS256
+with the shared secret, ``iss`` = our app key, three minutes, ``qsh`` of exactly that
+request); a Forge tenant's goes to its installation's ``apiBaseUrl`` with the app system
+token as Bearer. The HTTP transport is injected: production uses a pooled
+``httpx.AsyncClient``; tests point it at the simulator.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import email.utils
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import httpx
+import structlog
 
-from rulequeue.connect.tokens import sign_tenant_request
 from rulequeue.errors import PermanentJiraError, TransientJiraError
 from rulequeue.store.tenants import Tenant
+from worker.credentials import FORGE, Credentials, tenant_credentials
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 # Told of every request: method, HTTP status (None: no answer), seconds taken.
@@ -27,10 +31,22 @@ MAX_ERROR_TEXT = 300
 
 class JiraClient:
     def __init__(
-        self, http: httpx.AsyncClient, *, app_key: str, timeout: float, observe: RequestObserver | None = None
+        self,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float,
+        app_key: str | None = None,
+        credentials: Credentials | None = None,
+        observe: RequestObserver | None = None,
     ) -> None:
+        """Give ``credentials`` (worker.credentials), or only ``app_key`` for Connect tenants alone:
+        a Forge tenant then gets NoUsableToken, never a Connect JWT."""
+        if credentials is None:
+            if app_key is None:
+                raise ValueError('JiraClient needs credentials or an app key')
+            credentials = tenant_credentials(app_key)
         self._http = http
-        self._app_key = app_key
+        self._credentials = credentials
         self._timeout = timeout
         self._observe = observe
 
@@ -43,29 +59,22 @@ class JiraClient:
         params: dict[str, str] | None = None,
         json: Any = None,
     ) -> Any:
-        """Send one signed request; return the decoded JSON body (None for 204)."""
-        if tenant.shared_secret is None:
-            raise PermanentJiraError('tenant has no shared secret', method=method, path=path)
-        base = urlsplit(tenant.base_url)
-        full_path = base.path.rstrip('/') + path
+        """Send one signed request; return the decoded JSON body (None for 204).
+
+        Raises:
+            NoUsableToken: A Forge tenant has no app system token fit to use (transient).
+        """
         query = urlencode(params or {}, quote_via=quote)
-        token = sign_tenant_request(
-            method=method,
-            path=full_path,
-            raw_query=query,
-            secret=tenant.shared_secret.get_secret_value(),
-            issuer=self._app_key,
-            base_path=base.path,
-        )
-        url = f'{base.scheme}://{base.netloc}{full_path}' + (f'?{query}' if query else '')
+        authorized = await self._credentials.authorize(tenant, method, path, query)
+        headers = {**authorized.headers, 'Accept': 'application/json'}
+        execution = structlog.contextvars.get_contextvars().get('execution_id')
+        if tenant.transport == FORGE and execution:
+            # Comes back as webhookTraceValue on the events our write causes (FORGE.md 3.4).
+            headers['X-Atlassian-Webhook-Trace'] = str(execution)
         started = time.perf_counter()
         try:
             response = await self._http.request(
-                method,
-                url,
-                json=json,
-                headers={'Authorization': f'JWT {token}', 'Accept': 'application/json'},
-                timeout=self._timeout,
+                method, authorized.url, json=json, headers=headers, timeout=self._timeout
             )
         except httpx.TransportError as exc:
             self._observed(method, None, started)

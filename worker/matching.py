@@ -42,12 +42,14 @@ from typing import Any
 
 import regex
 
+from rulequeue import constants
 from rulequeue.errors import IncomparableValues, JqlError, TemplateError
 from rulequeue.jql import JqlContext, evaluate_locally, parse
 from schemas import rules
 from schemas.events import WebhookEvent
 from schemas.rules import CompareCondition, Condition, FieldCondition, JqlCondition, Rule, Trigger
 from schemas.user_condition import UserCondition
+from worker import link_worklog
 from worker.compare import check
 from worker.templates import render
 
@@ -130,9 +132,17 @@ def trigger_matches(trigger: Trigger, event: WebhookEvent) -> bool:
 
     Every trigger but ``issue_created``, ``issue_commented`` and ``issue_deleted`` needs a
     ``jira:issue_updated`` event with a non-empty changelog: Jira sends a comment-only update
-    without one, and that is not an edit.
+    without one, and that is not an edit. ``manual`` and ``scheduled`` fire only on the
+    synthetic events of our own runs (a Jira webhook never carries those names).
     """
     kind = event.webhookEvent
+    if isinstance(trigger, rules.Manual):
+        return kind == constants.MANUAL_EVENT
+    if isinstance(trigger, rules.Scheduled):
+        return kind == constants.SCHEDULED_EVENT
+    linked_or_logged = link_worklog.matches(trigger, event)  # issue_linked, worklog_added
+    if linked_or_logged is not None:
+        return linked_or_logged
     if isinstance(trigger, rules.IssueCreated):
         return kind == 'jira:issue_created'
     if isinstance(trigger, rules.IssueDeleted):

@@ -43,6 +43,8 @@ def event_body(envelope: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any
         'issue_event_type_name': envelope.get('issue_event_type_name'),
         'issue': issue,
         'changelog': {'id': None, 'items': items} if items else None,
+        # A link's or worklog's ids (dead_letters.envelope_of), for their triggers and smart values.
+        **{name: envelope[name] for name in ('issueLink', 'worklog') if name in envelope},
     }
 
 
@@ -71,7 +73,9 @@ async def _readmit(deps: WorkerDeps, row: dict[str, Any]) -> bool:
         await deliveries.finished(deps.pool, row['client_key'], row['delivery_id'], 'tenant-inactive')
         return False
     try:
-        issue = await deps.jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(row["issue_key"], safe="")}')
+        # A link or worklog delivery whose issue was never read has no key yet: its id names it.
+        ref = row['issue_key'] or row['issue_id']
+        issue = await deps.jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(ref, safe="")}')
     except JiraError as exc:
         log.warning('reconciler could not read the issue', status=exc.status, delivery_id=row['delivery_id'])
         return False  # tried again on the next run

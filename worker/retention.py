@@ -24,6 +24,7 @@ log = structlog.get_logger('rulequeue.worker')
 _AGED: dict[str, str] = {
     'audit_log': 'created_at < now() - make_interval(days => $1)',
     'dead_letters': 'created_at < now() - make_interval(days => $1)',
+    'forge_rejected_events': 'created_at < now() - make_interval(days => $1)',
     'evaluations': 'created_at < now() - make_interval(days => $1)',
     'outbox': 'coalesce(sent_at, created_at) < now() - make_interval(days => $1)',
     'deliveries': "state <> 'accepted' AND finished_at < now() - make_interval(days => $1)",
@@ -34,6 +35,7 @@ TENANT_TABLES = (
     'evaluations',
     'outbox',
     'dead_letters',
+    'forge_rejected_events',
     'deliveries',
     'rules',
     'forge_installations',

@@ -19,6 +19,7 @@ from rulequeue.logs import configure_logging
 from rulequeue.settings import Settings, load_settings
 from rulequeue.store import web_hosts
 from rulequeue.store.db import Pool, create_pool
+from worker.credentials import tenant_credentials
 from worker.egress import GuardedTransport
 from worker.execute import WorkerDeps
 from worker.jira import JiraClient
@@ -28,6 +29,7 @@ from worker.maintenance import check_redis, sweep_job
 from worker.monitoring import Monitoring, start_monitoring
 from worker.reconcile import reconcile_job
 from worker.retention import retention_job, uninstall_purge_job
+from worker.scheduled import scheduled_job
 from worker.web_request import WebRequester
 
 
@@ -48,14 +50,15 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx['redis'], pool, concurrency=settings.worker_concurrency, metrics_port=settings.worker_metrics_port
     )
     ctx.update(monitoring=monitoring, health=monitoring.health, metrics=monitoring.metrics)
+    cipher = Cipher(settings.secret_keys)
     ctx['deps'] = WorkerDeps(
         settings=settings,
         redis=ctx['redis'],
         pool=pool,
-        cipher=Cipher(settings.secret_keys),
+        cipher=cipher,
         jira=JiraClient(
             http,
-            app_key=settings.app_key,
+            credentials=tenant_credentials(settings.app_key, pool, cipher),
             timeout=settings.jira_timeout_seconds,
             observe=monitoring.metrics.jira_request,
         ),
@@ -100,6 +103,8 @@ def _cron_jobs(timeout: int) -> list[CronJob]:
     return [
         every(sweep_job, 'sweep', minute=set(range(0, 60, 5))),
         every(reconcile_job, 'reconcile', second=0),
+        # Scheduled rules: each due rule's tick is taken once across workers (worker/scheduled.py).
+        every(scheduled_job, 'scheduled', second=0),
         every(mail_job, 'mail', second=30),
         # Daily, at a quiet hour (UTC), one after the other.
         every(retention_job, 'retention', hour=3, minute=10, second=0),

@@ -13,7 +13,14 @@ LIFECYCLE_PATHS = {
     'enabled': '/lifecycle/enabled',
     'disabled': '/lifecycle/disabled',
 }
-WEBHOOK_EVENTS = ('jira:issue_created', 'jira:issue_updated', 'jira:issue_deleted', 'comment_created')
+WEBHOOK_EVENTS = (
+    'jira:issue_created',
+    'jira:issue_updated',
+    'jira:issue_deleted',
+    'comment_created',
+    'issuelink_created',
+    'worklog_created',
+)
 
 
 def build_descriptor(settings: Settings) -> dict[str, Any]:

@@ -203,7 +203,7 @@ def _context(claims: dict[str, Any], settings: Settings, api_host: str, system_t
     environment = _object(app, 'environment')
     if environment.get('type') not in settings.forge_allowed_environments:
         raise ForgeAuthError('environment type is not allowed')
-    api_base_url, cloud_id = _api_base(app.get('apiBaseUrl'), api_host)
+    api_base_url, cloud_id = _api_base(app.get('apiBaseUrl'), api_host, settings.forge_test_api_base_url)
     context_cloud_id = _context_cloud_id(_object(app, 'installation'))
     if context_cloud_id is not None and context_cloud_id != cloud_id:
         raise ForgeAuthError('installation cloudId does not match apiBaseUrl')
@@ -247,10 +247,19 @@ def _installation_id(app: dict[str, Any]) -> str:
     return installation_id
 
 
-def _api_base(value: object, api_host: str) -> tuple[str, str]:
-    """``app.apiBaseUrl`` checked to be ``https://<host>/ex/jira/<cloudId>``; (url, cloudId)."""
+def _api_base(value: object, api_host: str, test_base: str | None = None) -> tuple[str, str]:
+    """``app.apiBaseUrl`` checked to be ``https://<host>/ex/jira/<cloudId>``; (url, cloudId).
+
+    ``test_base`` (setting ``forge_test_api_base_url``, tests and the demo only) is accepted in
+    place of ``https://<host>``, so FITs can point the worker at the simulator.
+    """
     if not isinstance(value, str):
         raise ForgeAuthError('token has no apiBaseUrl')
+    if test_base is not None and value.startswith(test_base + '/'):
+        match = _JIRA_PATH.fullmatch(value[len(test_base) :])
+        if match is None:
+            raise ForgeAuthError('apiBaseUrl is not a Jira site')
+        return value, match['cloud_id'].lower()
     try:
         parts = urlsplit(value)
         port = parts.port

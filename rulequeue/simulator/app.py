@@ -94,8 +94,17 @@ def _respond(status: int, payload: Any, headers: dict[str, str] | None = None) -
 class RestEndpoint:
     """The catch-all ASGI endpoint that serves (and records) every REST call."""
 
+    auth = 'connect'  # how callers authenticate; see simulator.forge_rest for the other
+
     def __init__(self, server: Server) -> None:
         self._server = server
+
+    def authenticate(self, request: Request, path: str, query: str) -> dict[str, Any]:
+        return authenticate(self._server, request, path, query)
+
+    def resource(self, path: str) -> str:
+        """The REST resource path that ``path`` (as received) names."""
+        return path
 
     async def handle(self, request: Request) -> Response:
         at = time.time()
@@ -107,32 +116,40 @@ class RestEndpoint:
         def answer(
             status: int, payload: Any, *, claims: dict[str, Any] | None, error: str | None = None, **headers: str
         ) -> Response:
-            record = RecordedCall(request.method, path, query, body, status, claims is not None, error, claims, at)
+            record = RecordedCall(
+                request.method, path, query, body, status, claims is not None, error, claims, at, self.auth
+            )
             self._server.calls.append(record)
             return _respond(status, payload, headers or None)
 
         if self._server.delay_seconds > 0:
             await asyncio.sleep(self._server.delay_seconds)
         try:
-            claims = authenticate(self._server, request, path, query)
+            claims = self.authenticate(request, path, query)
         except Unauthorized as exc:
             payload = errors(f'Authentication failed: {exc.message}')
-            return answer(401, payload, claims=None, error=exc.message, **{'WWW-Authenticate': 'JWT realm="jira"'})
+            challenge = 'Bearer realm="jira"' if self.auth == 'forge' else 'JWT realm="jira"'
+            return answer(401, payload, claims=None, error=exc.message, **{'WWW-Authenticate': challenge})
         fault = self._server.faults.take(request.method, path)
         if fault is not None:
             return answer(fault.status, fault_body(fault.status), claims=claims, **fault_headers(fault))
         if not parsed:
             return answer(400, errors('Unexpected character: the body is not JSON.'), claims=claims)
-        status, payload = dispatch(self._server, request.method, unquote(path), body, query)
+        status, payload = dispatch(self._server, request.method, unquote(self.resource(path)), body, query)
         return answer(status, payload, claims=claims)
 
 
 def build_app(server: Server, signer: InstallSigner, forge: ForgePlatform | None = None) -> Starlette:
-    """The site's ASGI app: ``/connect-install-keys/{kid}``, Forge's JWKS and the REST API."""
+    """The site's ASGI app: ``/connect-install-keys/{kid}``, Forge's JWKS and the REST API
+    (behind Connect JWTs, and behind Forge app tokens under ``/ex/jira/<cloudId>``)."""
+    # Imported here: forge_rest subclasses this module's RestEndpoint.
+    from rulequeue.simulator.forge_rest import forge_rest_routes
+
     return Starlette(
         routes=[
             Route('/connect-install-keys/{kid}', signer.endpoint, methods=['GET']),
             *(forge.routes() if forge is not None else []),
+            *(forge_rest_routes(server, forge) if forge is not None else []),
             Route('/{path:path}', RestEndpoint(server).handle, methods=_METHODS),
         ]
     )

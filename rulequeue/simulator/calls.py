@@ -21,6 +21,9 @@ class RecordedCall:
         jwt_error: Why it did not, or None.
         claims: The verified token's claims, or None when it did not verify.
         at: When the call arrived (epoch seconds).
+        auth: 'connect' (a Connect JWT) or 'forge' (``Authorization: Bearer`` with an app system
+            token, under ``/ex/jira/<cloudId>``); for 'forge', ``jwt_valid`` says whether the
+            token was one Forge minted for this site and unexpired, and ``claims`` are its claims.
     """
 
     method: str
@@ -32,6 +35,7 @@ class RecordedCall:
     jwt_error: str | None
     claims: dict[str, Any] | None
     at: float
+    auth: str = 'connect'
 
 
 @dataclass

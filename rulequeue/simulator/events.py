@@ -12,6 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from rulequeue.simulator import link_worklog
 from rulequeue.simulator.catalog import JsonObject
 from rulequeue.simulator.state import Change
 
@@ -92,4 +93,6 @@ def bodies_for(change: Change, user: Mapping[str, Any]) -> list[JsonObject]:
         return [issue_deleted(change, user)]
     if change.kind == 'commented':
         return [comment_created(change), issue_commented(change, user)]
+    if change.kind in link_worklog.KINDS:
+        return link_worklog.bodies_for(change)
     return [issue_updated(change, user)]

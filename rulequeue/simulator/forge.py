@@ -114,6 +114,10 @@ class ForgePlatform:
         cloud_id: The site's cloudId (last segment of ``apiBaseUrl``).
         environment_type: ``app.environment.type`` of minted tokens.
         system_tokens: Every app system token minted, with its expiry (epoch seconds).
+        api_base_override: When set (the simulator's base URL), FITs carry
+            ``<api_base_override>/ex/jira/<cloudId>`` as ``apiBaseUrl`` instead of
+            ``https://api.atlassian.com/...``, so the app calls the simulator's Bearer REST API
+            (accepted only with rulequeue's ``forge_test_api_base_url``).
     """
 
     def __init__(self, *, app_id: str | None = None, cloud_id: str | None = None) -> None:
@@ -126,6 +130,7 @@ class ForgePlatform:
         self._realms: dict[str, ForgeKeys] = {}
         self.system_tokens: dict[str, float] = {}
         self._system_secret = secrets.token_bytes(32)
+        self.api_base_override: str | None = None
 
     def keys(self, realm: str = PRODUCTION) -> ForgeKeys:
         """The JWKS of ``'production'``, ``'staging'`` or ``'ic:<label>'`` (made on first use)."""
@@ -152,6 +157,8 @@ class ForgePlatform:
         return self.keys(realm).rotate_key(keep_old=keep_old)
 
     def api_base_url(self, realm: str = PRODUCTION) -> str:
+        if self.api_base_override is not None and realm == PRODUCTION:
+            return f'{self.api_base_override.rstrip("/")}/ex/jira/{self.cloud_id}'
         host = 'api.stg.atlassian.com' if realm == STAGING else 'api.atlassian.com'
         return f'https://{host}/ex/jira/{self.cloud_id}'
 
@@ -254,6 +261,17 @@ class ForgePlatform:
         """Whether ``token`` is one this Forge minted and it has not expired."""
         expires = self.system_tokens.get(token)
         return expires is not None and time.time() < expires
+
+    def system_token_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token this Forge minted (the caller checked it with system_token_valid)."""
+        claims: dict[str, Any] = jwt.decode(
+            token, self._system_secret, algorithms=['HS256'], audience='api.atlassian.com', leeway=60
+        )
+        return claims
+
+    def revoke_system_tokens(self) -> None:
+        """Forget every token minted so far, as uninstalling the app does: Jira refuses them from now on."""
+        self.system_tokens.clear()
 
     async def _production_jwks(self, request: Request) -> Response:
         return self.production.answer()

@@ -19,14 +19,16 @@ from rulequeue.simulator.catalog import ALICE, JsonObject
 from rulequeue.simulator.connect import AppRegistration, ConnectLink
 from rulequeue.simulator.edits import FieldErrors
 from rulequeue.simulator.forge import ForgePlatform
+from rulequeue.simulator.forge_events import ForgeSender
 from rulequeue.simulator.keys import InstallSigner
+from rulequeue.simulator.people_links import LinksAndWorklogs
 from rulequeue.simulator.redelivery import Delivery, deliver
 from rulequeue.simulator.state import Change, SimulatorError, SiteState, friendly_edit
 
 User = Mapping[str, Any]
 
 
-class JiraSimulator:
+class JiraSimulator(LinksAndWorklogs):
     """A Jira Cloud site served over real HTTP in the current event loop.
 
     It installs an app from its descriptor with a signed install, sends the webhooks Jira sends
@@ -46,6 +48,8 @@ class JiraSimulator:
             with a retryable status (none by default: one attempt, as tests expect).
         deliveries: Every webhook sent for a change of an issue, with each attempt's status.
         forge: Forge's side of the site: FIT signing keys and their JWKS, app system tokens.
+        forge_events: Forge's deliveries to the app's remote (set ``forge_events.app_url``):
+            product events for every change, besides the Connect webhooks if those are installed.
     """
 
     def __init__(
@@ -81,7 +85,8 @@ class JiraSimulator:
         self._http: httpx.AsyncClient | None = None
         self._app_events = AppEventSender(self._link, self._client)
         # Forge's side of the site: FIT signing keys served as JWKS, app system tokens.
-        self.forge = ForgePlatform()
+        self.forge = ForgePlatform(cloud_id=self._link.cloud_id)  # one site: one cloudId for both
+        self.forge_events = ForgeSender(self.forge, self._client)
         self._asgi = build_app(self, self._signer, self.forge)
 
     # -- the site ------------------------------------------------------------------------------
@@ -257,10 +262,11 @@ class JiraSimulator:
         )
 
     async def _deliver(self, change: Change, user: User) -> list[httpx.Response]:
-        """Send the webhooks Jira sends for ``change`` by ``user`` (only the registered events)."""
+        """Send Forge's events (if a remote is registered), then the registered Connect webhooks."""
+        forge = await self.forge_events.send_change(change, self.state.actor(user))
         app = self._link.app
         if app is None or self._link.shared_secret is None:
-            return []
+            return forge
         answers = []
         for body in events.bodies_for(change, self.state.actor(user)):
             if app.webhook_url(body['webhookEvent']) is None:
@@ -270,7 +276,7 @@ class JiraSimulator:
             answer = await deliver(self._send_attempt, delivery, self.webhook_retry_delays)
             if answer is not None:
                 answers.append(answer)
-        return answers
+        return answers + forge
 
     async def redeliver(self, delivery: Delivery) -> httpx.Response | None:
         """Send an earlier delivery again, as Jira's at-least-once delivery sometimes does."""

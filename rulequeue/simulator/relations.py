@@ -14,10 +14,10 @@ import dataclasses
 import re
 from typing import Any
 
-from rulequeue.simulator import catalog
+from rulequeue.simulator import catalog, link_worklog
 from rulequeue.simulator.catalog import JsonObject
 from rulequeue.simulator.rest import Answer, Handler, Host, errors
-from rulequeue.simulator.state import SimulatorError
+from rulequeue.simulator.state import Change, SimulatorError, SiteState
 
 # Link type name: (inward description, outward description), as on a new Jira Cloud site.
 LINK_TYPES: dict[str, tuple[str, str]] = {
@@ -101,12 +101,38 @@ def link_issues(host: Host, params: dict[str, str], body: Any) -> Answer:
     outward = host.state.issues.get(_named(body.get('outwardIssue'), 'key') or '')
     if inward is None or outward is None:
         return _NO_ISSUE
-    link_id = str(10000 + sum(len(i['fields']['issuelinks']) for i in host.state.issues.values()))
+    host.app_changed(make_link(host.state, type_name, inward, outward))
+    return 201, None
+
+
+def make_link(state: SiteState, type_name: str, inward: JsonObject, outward: JsonObject) -> Change:
+    """Link two issues with a type of LINK_TYPES (``inward <outward description> outward``); the
+    change is what Jira's ``issuelink_created`` reports, the inward issue being its source."""
+    names = LINK_TYPES[type_name]
+    link_id = str(10000 + sum(len(i['fields']['issuelinks']) for i in state.issues.values()))
     link_type = {'id': str(10000 + list(LINK_TYPES).index(type_name)), 'name': type_name}
     link_type |= {'inward': names[0], 'outward': names[1]}
     inward['fields']['issuelinks'].append({'id': link_id, 'type': link_type, 'outwardIssue': _brief(outward)})
     outward['fields']['issuelinks'].append({'id': link_id, 'type': link_type, 'inwardIssue': _brief(inward)})
-    return 201, None
+    return link_worklog.link_change(link_id, link_type, inward, outward)
+
+
+def attach_subtask(state: SiteState, parent_key: str, child_key: str) -> None:
+    """Make ``child_key`` a sub-task of ``parent_key``, as a person would in Jira (no webhook)."""
+    parent, child = state.require(parent_key), state.require(child_key)
+    child['fields']['parent'] = _brief(parent)
+    parent['fields']['subtasks'].append(_brief(child))
+
+
+def add_link(state: SiteState, type_name: str, inward_key: str, outward_key: str) -> None:
+    """Link two issues ("<inward> <outward description> <outward>"), as a person would (no webhook)."""
+    inward, outward = state.require(inward_key), state.require(outward_key)
+    names = LINK_TYPES[type_name]
+    link_id = str(10000 + sum(len(i['fields']['issuelinks']) for i in state.issues.values()))
+    link_type = {'id': str(10000 + list(LINK_TYPES).index(type_name)), 'name': type_name}
+    link_type |= {'inward': names[0], 'outward': names[1]}
+    inward['fields']['issuelinks'].append({'id': link_id, 'type': link_type, 'outwardIssue': _brief(outward)})
+    outward['fields']['issuelinks'].append({'id': link_id, 'type': link_type, 'inwardIssue': _brief(inward)})
 
 
 def _watchers(host: Host, key: str) -> list[str]:

@@ -52,7 +52,9 @@ def _object(body: Any) -> JsonObject | None:
 
 
 def get_issue(host: Host, params: dict[str, str], body: Any) -> Answer:
-    issue = host.state.issues.get(params['key'])
+    from rulequeue.simulator.link_worklog import issue_by_ref  # imports this module
+
+    issue = issue_by_ref(host.state, params['key'])  # by key or id, as Jira reads {issueIdOrKey}
     return _NO_ISSUE if issue is None else (200, issue)
 
 
@@ -186,7 +188,7 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
     Query parameters in QUERY_PARAMETERS reach handlers beside the path parameters.
     """
     # Imported here: search and relations import this module for Answer, Host and errors.
-    from rulequeue.simulator import relations
+    from rulequeue.simulator import link_worklog, relations
     from rulequeue.simulator.search import search_v2, search_v3
     from rulequeue.simulator.users import user_groups
 
@@ -194,6 +196,7 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
     routes: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
         *ROUTES,
         *relations.ROUTES,
+        *link_worklog.ROUTES,
         (re.compile(r'/rest/api/2/search'), {'GET': search_v2}),
         (re.compile(r'/rest/api/3/search/jql'), {'POST': search_v3}),
         (re.compile(r'/rest/api/2/user/groups'), {'GET': user_groups}),
@@ -205,5 +208,8 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
         handler = handlers.get(method)
         if handler is None:
             return 405, errors(f'Method {method} is not allowed on this resource.')
-        return handler(host, {**arguments, **match.groupdict()}, body)
+        params = {**arguments, **match.groupdict()}
+        if 'key' in params:  # Jira takes an issue id wherever it takes a key (issueIdOrKey)
+            params['key'] = host.state.key_for(params['key'])
+        return handler(host, params, body)
     return 404, errors('No REST resource at this path on the simulated Jira site.')

@@ -76,15 +76,39 @@ def search_v2(host: Host, params: dict[str, str], body: Any) -> Answer:
 
 
 def search_v3(host: Host, params: dict[str, str], body: Any) -> Answer:
-    """``POST /rest/api/3/search/jql`` with ``{"jql": …, "maxResults": …, "fields": […]}`` (one page)."""
+    """``POST /rest/api/3/search/jql`` with ``{"jql": …, "maxResults": …, "fields": […], "nextPageToken": …}``.
+
+    Pages as Jira's enhanced search does: a page that is not the last carries ``nextPageToken``,
+    to be sent back for the next one (here an opaque form of the next offset).
+    """
     if not isinstance(body, dict) or not isinstance(body.get('jql', ''), str):
         return 400, errors('The body needs a "jql" string.')
     size = _bounded(body.get('maxResults'), DEFAULT_MAX_RESULTS, MAX_RESULTS)
     if size is None:
         return 400, errors('maxResults must be a whole number in range.')
+    start = _page_start(body.get('nextPageToken'))
+    if start is None:
+        return 400, errors('The nextPageToken is not valid.')
     found = _matches(host, body.get('jql', ''))
     if isinstance(found, tuple):
         return found
     fields = body.get('fields')
     shape = ','.join(fields) if isinstance(fields, list) else None
-    return 200, {'issues': [_shaped(issue, shape) for issue in found[:size]], 'isLast': len(found) <= size}
+    answer: JsonObject = {
+        'issues': [_shaped(issue, shape) for issue in found[start : start + size]],
+        'isLast': len(found) <= start + size,
+    }
+    if not answer['isLast']:
+        answer['nextPageToken'] = f'{_TOKEN_PREFIX}{start + size}'
+    return 200, answer
+
+
+_TOKEN_PREFIX = 'sim-page-'
+
+
+def _page_start(token: Any) -> int | None:
+    """The offset a ``nextPageToken`` stands for: 0 without one, None if it is not one of ours."""
+    if token is None:
+        return 0
+    number = token.removeprefix(_TOKEN_PREFIX) if isinstance(token, str) else ''
+    return int(number) if number.isdigit() and token.startswith(_TOKEN_PREFIX) else None

@@ -37,6 +37,8 @@ class Change:
         changelog_id: The changelog's id when there are items.
         comment: The comment, for 'commented'.
         at: When the change happened (epoch seconds).
+        related: The webhook's link or worklog, for 'linked' and 'worklogged'
+            (rulequeue/simulator/link_worklog.py).
     """
 
     kind: str
@@ -45,6 +47,7 @@ class Change:
     items: tuple[JsonObject, ...] = ()
     changelog_id: str | None = None
     comment: JsonObject | None = None
+    related: JsonObject | None = None
 
 
 def friendly_edit(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -111,6 +114,12 @@ class SiteState:
         account_id = str(user['accountId'])
         self.users.setdefault(account_id, dict(user))
         return catalog.user_json(self.base_url, self.users[account_id])
+
+    def key_for(self, id_or_key: str) -> str:
+        """The key of the issue with that id, or the argument itself (a key, or an unknown id)."""
+        if not id_or_key.isdigit():
+            return id_or_key
+        return next((key for key, issue in self.issues.items() if issue['id'] == id_or_key), id_or_key)
 
     def require(self, key: str) -> JsonObject:
         issue = self.issues.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rulequeue.store.db import Pool, row_dict, storable
-from schemas.events import WebhookEvent
+from schemas.events import ISSUE_LINK_CREATED, WORKLOG_CREATED, WebhookEvent
 
 MAX_ERROR_TEXT = 500
 
@@ -17,7 +17,21 @@ def envelope_of(event: WebhookEvent) -> dict[str, Any]:
         'webhookEvent': event.webhookEvent,
         'issue_event_type_name': event.issue_event_type_name,
         'changelog': {'items': [{'field': i.field, 'fieldId': i.fieldId} for i in items]},
+        **link_worklog_ids(event),
     }
+
+
+def link_worklog_ids(event: WebhookEvent) -> dict[str, Any]:
+    """A link event's link (ids and link type: configuration, not issue data) or a worklog
+    event's ids; nothing for other events."""
+    extra = event.model_extra or {}
+    link, worklog = extra.get('issueLink'), extra.get('worklog')
+    if isinstance(link, dict) and event.webhookEvent == ISSUE_LINK_CREATED:
+        wanted = ('id', 'sourceIssueId', 'destinationIssueId', 'issueLinkType')
+        return {'issueLink': {name: link[name] for name in wanted if name in link}}
+    if isinstance(worklog, dict) and event.webhookEvent == WORKLOG_CREATED:
+        return {'worklog': {name: worklog[name] for name in ('id', 'issueId') if name in worklog}}
+    return {}
 
 
 async def record(

@@ -30,6 +30,17 @@ async def record(
     )
 
 
+async def name_issue(pool: Pool, client_key: str, delivery_id: str, issue_key: str) -> None:
+    """Fill in the key of a delivery admitted with its issue's id only (a link or worklog event),
+    once the worker has read the issue (producer/link_worklog.py)."""
+    await pool.execute(
+        "UPDATE deliveries SET issue_key = $3 WHERE client_key = $1 AND delivery_id = $2 AND issue_key = ''",
+        client_key,
+        delivery_id,
+        issue_key,
+    )
+
+
 async def finished(pool: Pool, client_key: str, delivery_id: str, outcome: str) -> None:
     await pool.execute(
         'UPDATE deliveries SET state = $3, finished_at = now() WHERE client_key = $1 AND delivery_id = $2',
@@ -66,3 +77,11 @@ async def prune(pool: Pool) -> None:
         "DELETE FROM deliveries WHERE state <> 'accepted' AND finished_at < now() - make_interval(days => $1)",
         DONE_RETENTION_DAYS,
     )
+
+
+async def exists(pool: Pool, client_key: str, delivery_id: str) -> bool:
+    """Whether the delivery was recorded: the durable half of a duplicate check."""
+    found = await pool.fetchval(
+        'SELECT 1 FROM deliveries WHERE client_key = $1 AND delivery_id = $2', client_key, delivery_id
+    )
+    return found is not None

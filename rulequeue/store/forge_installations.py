@@ -121,3 +121,15 @@ async def for_site(pool: Pool, cloud_id: str) -> list[ForgeInstallation]:
         cloud_id,
     )
     return [ForgeInstallation(**dict(r)) for r in rows]
+
+
+async def active_for_tenant(pool: Pool, client_key: str) -> ForgeInstallation | None:
+    """The tenant's newest active installation: the one whose token its Jira calls use."""
+    row = await pool.fetchrow(
+        """
+        SELECT installation_id, cloud_id, app_id, api_base_url, client_key, state, token_expires_at
+        FROM forge_installations WHERE client_key = $1 AND state = 'active' ORDER BY created_at DESC LIMIT 1
+        """,
+        client_key,
+    )
+    return None if row is None else ForgeInstallation(**dict(row))

@@ -89,3 +89,19 @@ async def delete_rule(pool: Pool, client_key: str, rule_id: str) -> bool:
         return False
     status = await pool.execute('DELETE FROM rules WHERE client_key = $1 AND id = $2', client_key, key)
     return bool(status == 'DELETE 1')
+
+
+async def ids_with_triggers(pool: Pool, client_key: str, triggers: tuple[str, ...]) -> tuple[str, ...]:
+    """Ids of the tenant's rules (enabled or not) whose trigger is one of ``triggers``.
+
+    A Forge event names the triggers it may fire (``ForgeEvent.triggers``): Forge sends an
+    ``assigned`` and an ``updated`` event for one assignment, and each must run only its share
+    of the rules, where Connect's one webhook runs them all.
+    """
+    rows = await pool.fetch(
+        "SELECT id FROM rules WHERE client_key = $1 AND document -> 'trigger' ->> 'type' = ANY($2::text[]) "
+        'ORDER BY created_at, id',
+        client_key,
+        list(triggers),
+    )
+    return tuple(str(r['id']) for r in rows)

@@ -20,15 +20,19 @@ class Tenant:
     state: str
     shared_secret: SecretStr | None = field(repr=False)
     app_account_id: str | None = None
+    transport: str = 'connect'  # the one transport whose events the tenant processes: connect | forge
+    cloud_id: str | None = None  # links the site's Connect tenant and Forge installations
 
     @property
     def active(self) -> bool:
-        return self.state == 'installed' and self.shared_secret is not None
+        # A Forge tenant has no shared secret: its Jira calls use the installation's app token.
+        return self.state == 'installed' and (self.shared_secret is not None or self.transport == 'forge')
 
 
 async def get_tenant(pool: Pool, cipher: Cipher, client_key: str) -> Tenant | None:
     row = await pool.fetchrow(
-        'SELECT client_key, base_url, state, shared_secret_enc, app_account_id FROM tenants WHERE client_key = $1',
+        'SELECT client_key, base_url, state, shared_secret_enc, app_account_id, cloud_id, transport '
+        'FROM tenants WHERE client_key = $1',
         client_key,
     )
     if row is None:
@@ -37,7 +41,15 @@ async def get_tenant(pool: Pool, cipher: Cipher, client_key: str) -> Tenant | No
     if row['shared_secret_enc'] is not None:
         plain = cipher.decrypt(row['shared_secret_enc'], purpose=SECRET_PURPOSE, tenant=client_key)
         secret = SecretStr(plain.decode())
-    return Tenant(row['client_key'], row['base_url'], row['state'], secret, row['app_account_id'])
+    return Tenant(
+        row['client_key'],
+        row['base_url'],
+        row['state'],
+        secret,
+        row['app_account_id'],
+        transport=row['transport'],
+        cloud_id=row['cloud_id'],
+    )
 
 
 async def save_installed(pool: Pool, cipher: Cipher, payload: dict[str, Any]) -> None:

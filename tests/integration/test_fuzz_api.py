@@ -31,14 +31,17 @@ async def test_schemathesis_finds_no_server_errors(schema: str, redis: aioredis.
         assert set(spec['paths']) == {
             '/api/rules',
             '/api/rules/{rule_id}',
+            '/api/rules/{rule_id}/run',
             '/api/rules/schema',
             '/api/rules/dry-run',
+            '/api/rules/import',
             '/api/audit',
             '/api/privacy',
             '/api/web-request-hosts',
             '/api/events/{delivery_id}',
             '/api/issues/{issue_key}/events',
             '/api/settings/explain-values',
+            '/api/settings/transport',
         }
         token = system.sim.context_token(ALICE['accountId'])
         command = [

@@ -69,7 +69,14 @@ async def test_descriptor_lists_what_jira_needs(system: System) -> None:
     assert descriptor['apiMigrations']['signed-install'] is True
     assert set(descriptor['lifecycle']) == {'installed', 'uninstalled', 'enabled', 'disabled'}
     events = {hook['event'] for hook in descriptor['modules']['webhooks']}
-    assert events == {'jira:issue_created', 'jira:issue_updated', 'jira:issue_deleted', 'comment_created'}
+    assert events == {
+        'jira:issue_created',
+        'jira:issue_updated',
+        'jira:issue_deleted',
+        'comment_created',
+        'issuelink_created',
+        'worklog_created',
+    }
     assert {hook['url'] for hook in descriptor['modules']['webhooks']} == {'/webhooks/jira'}
 
 

@@ -74,6 +74,14 @@ async def _add_rows(pool: Pool, client_key: str, count: int, age_days: int) -> N
     )
     await pool.execute(
         """
+        INSERT INTO forge_rejected_events (client_key, installation_id, route, reason, created_at)
+        SELECT $1, 'i', 'events', 'unknown eventType', now() - make_interval(days => $3::int)
+        FROM generate_series(1, $2::int) AS n
+        """,
+        *args,
+    )
+    await pool.execute(
+        """
         INSERT INTO outbox (client_key, kind, recipient, day, subject, body, state, created_at, sent_at)
         SELECT $1, 'unlicensed', 'o' || n || '@example.com', current_date - $3::int, 's', 'b', 'sent',
                now() - make_interval(days => $3::int), now() - make_interval(days => $3::int)
@@ -107,7 +115,14 @@ async def test_only_records_older_than_the_retention_go_across_several_batches(p
 
     removed = await prune_old_records(pool, 90, batch=5)  # 12 old rows: batches of 5, 5, 2
 
-    assert removed == {'audit_log': 12, 'dead_letters': 12, 'evaluations': 12, 'outbox': 12, 'deliveries': 15}
+    assert removed == {
+        'audit_log': 12,
+        'dead_letters': 12,
+        'forge_rejected_events': 12,
+        'evaluations': 12,
+        'outbox': 12,
+        'deliveries': 15,
+    }
     ages = await pool.fetch(
         'SELECT DISTINCT extract(day FROM now() - created_at)::int AS age FROM audit_log ORDER BY age'
     )
@@ -117,6 +132,7 @@ async def test_only_records_older_than_the_retention_go_across_several_batches(p
         'evaluations': 7,
         'outbox': 7,
         'dead_letters': 7,
+        'forge_rejected_events': 7,
         'deliveries': 4,
         'rules': 19,
         'forge_installations': 0,  # per-site, not per-event: retention leaves it alone

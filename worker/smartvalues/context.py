@@ -12,6 +12,7 @@ from typing import Any
 
 from schemas.events import WebhookEvent
 from worker.smartvalues.dates import iso
+from worker.smartvalues.link_worklog import link_worklog_values
 
 
 def base_url_of(issue: Mapping[str, Any]) -> str:
@@ -77,4 +78,6 @@ def build_context(
         'changelog': changelog if items else {},
         'fieldChange': items[0] if items else {},
         'fieldNames': dict(field_names or {}),
+        # issuelink_created: issueLink, linkType, destinationIssue; worklog_created: worklog.
+        **link_worklog_values(data),
     }
