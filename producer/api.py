@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer.auth import authenticate_tenant
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import BadRequest, NotFound, Unprocessable
@@ -42,7 +42,8 @@ def _is_uuid(text: str) -> bool:
 
 
 async def _tenant(request: Request) -> Tenant:
-    return await authenticate_tenant(deps_of(request), request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps_of(request), request)
+    return tenant
 
 
 async def _rule_from_body(request: Request) -> Rule:

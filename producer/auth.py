@@ -1,4 +1,10 @@
-"""Who is calling: a tenant (HS256 tokens) or Jira's installer (RS256 signed install)."""
+"""Who is calling: a tenant (HS256 tokens), Jira's installer (RS256 signed install), or an admin.
+
+The admin API (rules, audit, settings) is called from the app's admin page: over Connect with
+a context token (``JWT`` scheme), over Forge with the invocation token Forge puts on a UI
+call (``Bearer`` scheme, :func:`authenticate_admin`). Webhook and lifecycle routes accept only
+their own transport's token.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,36 @@ from producer.deps import Deps
 from producer.http import connect_token, raw_target
 from rulequeue.connect import tokens
 from rulequeue.errors import InstallKeyUnavailable, ServiceUnavailable, Unauthorized
-from rulequeue.store import tenants
+from rulequeue.forge.fit import verify_invocation_token
+from rulequeue.store import forge_installations, tenants
 from rulequeue.store.tenants import Tenant
+
+
+async def authenticate_admin(deps: Deps, request: Request) -> tuple[Tenant, str | None]:
+    """The tenant and the calling user's accountId, for the admin API; 401 otherwise.
+
+    ``Authorization: JWT ...`` is a Connect context token (its ``sub`` is the user).
+    ``Authorization: Bearer ...`` is a Forge Invocation Token, verified like every FIT; it must
+    come from a UI invocation (it names a ``principal``: event and lifecycle tokens name
+    none) of an active installation, whose tenant it then acts for.
+    """
+    header = request.headers.get('authorization') or ''
+    if header[:7].lower() != 'bearer ':
+        tenant, claims = await authenticate_tenant_claims(deps, request, allow_context_qsh=True)
+        sub = claims.get('sub')
+        return tenant, sub if isinstance(sub, str) and sub else None
+    if deps.forge_jwks is None or not deps.settings.forge_app_ids:
+        raise Unauthorized('Forge is not configured')
+    ctx = await verify_invocation_token(header, deps.settings, deps.forge_jwks)
+    if ctx.principal is None:
+        raise Unauthorized('a Forge token from a UI invocation is required')
+    installation = await forge_installations.get(deps.pool, ctx.installation_id)
+    if installation is None or installation.state != 'active' or installation.client_key is None:
+        raise Unauthorized('unknown or uninstalled Forge installation')
+    found = await tenants.get_tenant(deps.pool, deps.cipher, installation.client_key)
+    if found is None or found.state != 'installed':
+        raise Unauthorized('unknown or uninstalled tenant')
+    return found, ctx.principal
 
 
 async def authenticate_tenant(deps: Deps, request: Request, *, allow_context_qsh: bool = False) -> Tenant:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer.auth import authenticate_tenant
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import BadRequest, NotFound, Unprocessable
@@ -23,7 +23,8 @@ DEFAULT_ISSUE_EVENTS = 20
 
 
 async def _tenant(request: Request) -> Tenant:
-    return await authenticate_tenant(deps_of(request), request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps_of(request), request)
+    return tenant
 
 
 def _path_text(request: Request, name: str) -> str:

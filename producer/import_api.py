@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer.auth import authenticate_tenant
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.a4j_import import import_export
@@ -28,7 +28,7 @@ def _flag(request: Request, name: str) -> bool:
 async def import_rules(request: Request) -> Response:
     """``?dry_run=true`` maps and reports without storing; ``?allow_partial=true`` see the module."""
     deps = deps_of(request)
-    tenant = await authenticate_tenant(deps, request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps, request)
     dry_run, allow_partial = _flag(request, 'dry_run'), _flag(request, 'allow_partial')
     check_json_content_type(request)
     data = parse_json_object(await read_body(request, IMPORT_BODY_LIMIT, deps.settings.body_read_timeout_seconds))

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from producer import ratelimit
-from producer.auth import authenticate_tenant_claims
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue import constants, intake
@@ -103,7 +103,7 @@ def _requested_issue(body: bytes) -> str:
 async def run_rule(request: Request) -> Response:
     """Admit one execution of a manual rule on one issue; 202 with its delivery id."""
     deps = deps_of(request)
-    tenant, claims = await authenticate_tenant_claims(deps, request, allow_context_qsh=True)
+    tenant, account_id = await authenticate_admin(deps, request)
     settings = deps.settings
     await ratelimit.take_tenant(
         deps.redis, tenant.client_key, settings.rate_limit_tenant_per_second, settings.rate_limit_tenant_burst
@@ -117,8 +117,7 @@ async def run_rule(request: Request) -> Response:
         'timestamp': int(time.time() * 1000),
         'issue': {'id': issue['id'], 'key': issue['key']},
     }
-    account_id = claims.get('sub')
-    if isinstance(account_id, str) and account_id:
+    if account_id is not None:
         body['user'] = {'accountId': account_id}
     event = WebhookEvent.model_validate(body)
     if not in_scope(stored.rule, WebhookEvent.model_validate({**body, 'issue': issue})):

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from producer.api import validate_rule
-from producer.auth import authenticate_tenant
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import NotFound, PermanentJiraError, ServiceUnavailable, TransientJiraError, Unprocessable
@@ -38,7 +38,7 @@ def _invalid(path: str, message: str) -> Unprocessable:
 
 async def rule_schema(request: Request) -> Response:
     """The JSON Schema of a rule document (the same as schemas/rule.schema.json)."""
-    await authenticate_tenant(deps_of(request), request, allow_context_qsh=True)
+    await authenticate_admin(deps_of(request), request)
     return JSONResponse(rule_json_schema())
 
 
@@ -61,7 +61,7 @@ async def _issue(jira: JiraClient, tenant: Tenant, data: dict[str, Any]) -> dict
 async def rule_dry_run(request: Request) -> Response:
     """``{"rule": {...}, "issue_key": "PROJ-1" | "issue": {...}, "event": "issue_created"}`` → the report."""
     deps = deps_of(request)
-    tenant = await authenticate_tenant(deps, request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps, request)
     check_json_content_type(request)
     data = parse_json_object(await read_body(request, DRY_RUN_BODY_LIMIT, deps.settings.body_read_timeout_seconds))
     if 'rule' not in data or set(data) - _KEYS:

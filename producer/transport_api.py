@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from producer.auth import authenticate_tenant
+from producer.auth import authenticate_admin
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import Conflict, Unprocessable
@@ -43,14 +43,14 @@ async def _answer(request: Request, client_key: str) -> Response:
 
 
 async def get_transport(request: Request) -> Response:
-    tenant = await authenticate_tenant(deps_of(request), request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps_of(request), request)
     return await _answer(request, tenant.client_key)
 
 
 async def put_transport(request: Request) -> Response:
     """Switch the tenant to ``{"transport": "connect" | "forge"}``."""
     deps = deps_of(request)
-    tenant = await authenticate_tenant(deps, request, allow_context_qsh=True)
+    tenant, _ = await authenticate_admin(deps, request)
     check_json_content_type(request)
     body = await read_body(request, BODY_LIMIT, deps.settings.body_read_timeout_seconds)
     try:

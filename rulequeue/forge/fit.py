@@ -53,6 +53,7 @@ class ForgeContext:
         module_key: ``app.module.key``, e.g. the trigger's key.
         app_version: ``app.appVersion``, if sent.
         system_token: The ``x-forge-oauth-system`` app token, never shown in repr or logs.
+        principal: The invoking user's accountId (UI invocations only; events have none).
     """
 
     installation_id: str
@@ -67,6 +68,8 @@ class ForgeContext:
     module_key: str | None
     app_version: str | None
     system_token: SecretStr | None = field(default=None, repr=False)
+    # The invoking user's accountId: only UI invocations (invokeRemote, requestRemote) have one.
+    principal: str | None = None
 
 
 def bearer_token(authorization_header: str | None) -> str:
@@ -224,6 +227,7 @@ def _context(claims: dict[str, Any], settings: Settings, api_host: str, system_t
         module_key=_str_or_none(module_key),
         app_version=_str_or_none(version),
         system_token=SecretStr(system_token) if system_token else None,
+        principal=_str_or_none(claims.get('principal')),
     )
 
 

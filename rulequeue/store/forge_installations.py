@@ -111,6 +111,17 @@ async def deactivate(pool: Pool, installation_id: str) -> bool:
     return status != 'UPDATE 0'
 
 
+async def get(pool: Pool, installation_id: str) -> ForgeInstallation | None:
+    row = await pool.fetchrow(
+        """
+        SELECT installation_id, cloud_id, app_id, api_base_url, client_key, state, token_expires_at
+        FROM forge_installations WHERE installation_id = $1
+        """,
+        installation_id,
+    )
+    return None if row is None else ForgeInstallation(**dict(row))
+
+
 async def for_site(pool: Pool, cloud_id: str) -> list[ForgeInstallation]:
     """Every installation a site has had, newest first (a re-install gets a new id)."""
     rows = await pool.fetch(
