@@ -87,6 +87,9 @@ async def test_postgres_stopped_mid_execution_then_started_runs_it_once(redis: o
     import sys
     from pathlib import Path
 
+    import redis.asyncio as aioredis
+    from arq.constants import in_progress_key_prefix
+
     from rulequeue.embedded import postgres_server
     from rulequeue.simulator import ALICE
     from tests.e2e.test_pipeline import TRIAGE
@@ -104,7 +107,17 @@ async def test_postgres_stopped_mid_execution_then_started_runs_it_once(redis: o
         try:
             system.sim.delay_seconds = 1.0  # the execution is in its Jira calls when Postgres stops
             issue, _ = await system.sim.create_issue(project='PROJ', issuetype='Bug', summary='x', reporter=ALICE)
-            await asyncio.sleep(0.5)
+            # Stop Postgres only once the worker process runs the execution (its start is slow on a busy machine).
+            running = aioredis.Redis.from_url(system.settings.redis_url)
+            try:
+                for _ in range(300):
+                    keys = [k async for k in running.scan_iter(match=in_progress_key_prefix + '*')]
+                    if any(b'cron:' not in k for k in keys):  # an execution, not one of the worker's crons
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                await running.aclose()
+            await asyncio.sleep(0.3)
             await server.stop()  # fast shutdown: every session ends, new ones are refused
             await asyncio.sleep(4.0)
             await server.start()
