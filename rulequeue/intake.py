@@ -20,6 +20,7 @@ from rulequeue.crypto import Cipher
 from rulequeue.store import deliveries
 from rulequeue.store.db import Pool
 from schemas.events import WebhookEvent
+from schemas.job_options import JobOptions, trigger_issue_of
 from schemas.jobs import BranchRef, ExecutionJob, ResumeRef
 
 
@@ -59,7 +60,18 @@ async def admit(
     ttl = constants.SNAPSHOT_TTL_SECONDS + math.ceil(defer_seconds)
     if await redis.exists(constants.DONE_KEY.format(execution=execution)):
         return Outcome.DUPLICATE
-    await deliveries.record(pool, client_key, delivery_id, execution, event, licensed=licensed)
+    # Kept with the delivery, so the reconciler and a replay queue this same kind of execution again.
+    options = JobOptions(
+        fetch_issue=fetch_issue,
+        rule_ids=rule_ids,
+        branch=branch,
+        resume=resume,
+        due_at=due if defer_seconds else None,
+        line=line,
+        trigger_issue=trigger_issue_of(event.model_extra) if branch is not None else None,
+        initiator=event.actor().get('accountId') if rule_ids is not None else None,
+    )
+    await deliveries.record(pool, client_key, delivery_id, execution, event, licensed=licensed, options=options)
     key = constants.snapshot_key(client_key, execution)
     if not await redis.set(key, snapshots.seal(cipher, client_key, body), ex=ttl, nx=True):
         return Outcome.DUPLICATE

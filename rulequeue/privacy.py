@@ -160,13 +160,15 @@ def inventory(settings: Settings) -> PrivacyReport:
             max_days=audit_days,
         ),
         StoredData(
-            data='Delivery records: ids, event type, changed field names (no values), times, state, licence state',
+            data='Delivery records: ids, event type, changed field names (no values), times, state, licence state, '
+            "job options (rule ids, branch or delay place, a manual run's initiator account id)",
             store='postgres',
             location='deliveries',
             retention=f'{min(DONE_RETENTION_DAYS, audit_days)} days after the execution finished',
         ),
         StoredData(
-            data='Dead letters: ids, rules, error, attempts, event type and changed field names (no values)',
+            data='Dead letters: ids, rules, error, attempts, event type and changed field names (no values), '
+            "its delivery's job options",
             store='postgres',
             location='dead_letters',
             retention=f'{audit_days} days (AUDIT_RETENTION_DAYS); {after_uninstall}',

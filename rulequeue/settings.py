@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     max_delay_seconds: int = Field(
         constants.DEFAULT_MAX_DELAY_SECONDS, ge=1, le=3600, description='the longest delay a rule may ask for'
     )
+    scheduler_enabled: bool = Field(
+        True,
+        description="workers run scheduled rules' cron ticks; off for a process that drives ticks itself (the demo)",
+    )
     retry_base_seconds: float = Field(constants.DEFAULT_RETRY_BASE_SECONDS, ge=0)
     retry_cap_seconds: float = Field(constants.DEFAULT_RETRY_CAP_SECONDS, ge=0)
     jira_timeout_seconds: float = Field(constants.JIRA_TIMEOUT_SECONDS, gt=0)

@@ -92,6 +92,13 @@ CREATE INDEX IF NOT EXISTS deliveries_pending_idx ON deliveries (received_at) WH
 -- site are not run), kept so the reconciler re-admits a lost delivery the same way.
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS licensed boolean NOT NULL DEFAULT true;
 
+-- What the job asked beyond its event (schemas/job_options.py: the rules named by a manual or
+-- scheduled run, a branch item or a delay's continuation, whether the worker reads the issue),
+-- so the reconciler and a replay queue the same execution again. NULL: a plain event's job (and
+-- rows written before the column existed). The dead letter copies its delivery's.
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS job_options jsonb;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS job_options jsonb;
+
 -- Uninstall grace: set on uninstall, cleared by a re-install; past UNINSTALL_GRACE_DAYS the
 -- tenant's rules, audit entries and owner contacts are deleted (worker/retention.py).
 ALTER TABLE tenants ADD COLUMN IF NOT EXISTS uninstalled_at timestamptz;

@@ -99,6 +99,9 @@ def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overr
         'log_format': 'json',
         # In-process test workers serve no /metrics: parallel runs would fight over one port.
         'worker_metrics_port': 0,
+        # Tests call worker.scheduled.run_due on ticks they choose: a worker's real-time cron must
+        # not add one when a test happens to run across a rule's tick.
+        'scheduler_enabled': False,
         **overrides,
     }
     return load_settings(**values)

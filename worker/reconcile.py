@@ -4,7 +4,10 @@ Redis can lose data (a restart without AOF, a failover to a lagging replica, evi
 cannot notice (arq #300). Every delivery is recorded in Postgres when it is accepted; once a
 minute one worker looks for records still 'accepted' after a deadline whose job is neither
 queued, running nor done, reads the issue again from Jira with a signed call (the snapshot is
-gone with the job) and admits it again under the same delivery id, so it runs once.
+gone with the job) and admits it again under the same delivery id, so it runs once. It is
+admitted as the same kind of execution, its job options kept with the record (worker/readmission.py):
+a manual run's rule only, a branch item's part only; a delay's continuation whose progress is
+gone too is dead-lettered rather than run again from the wrong place.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import quote
 
 import structlog
 
@@ -20,32 +22,15 @@ from rulequeue import constants, intake
 from rulequeue.errors import JiraError
 from rulequeue.store import deliveries, tenants
 from schemas.events import WebhookEvent
+from schemas.job_options import JobOptions
+from worker import readmission
 from worker.execute import WorkerDeps
+from worker.readmission import event_body
+
+__all__ = ['DEADLINE_SECONDS', 'event_body', 'reconcile', 'reconcile_job']
 
 log = structlog.get_logger('rulequeue.worker')
 DEADLINE_SECONDS = 120.0
-
-
-def event_body(envelope: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
-    """A webhook body from a stored envelope (event type, changed field names) and a fresh issue.
-
-    For a status change the new status is the issue's current one, so a transition trigger's
-    ``to`` filter matches only if the issue is still there.
-    """
-    status = ((issue.get('fields') or {}).get('status') or {}).get('name')
-    items = []
-    for item in envelope.get('changelog', {}).get('items', []):
-        is_status = 'status' in (item.get('field'), item.get('fieldId'))
-        items.append({**item, 'toString': status} if is_status else item)
-    return {
-        'timestamp': int(time.time() * 1000),
-        'webhookEvent': envelope['webhookEvent'],
-        'issue_event_type_name': envelope.get('issue_event_type_name'),
-        'issue': issue,
-        'changelog': {'id': None, 'items': items} if items else None,
-        # A link's or worklog's ids (dead_letters.envelope_of), for their triggers and smart values.
-        **{name: envelope[name] for name in ('issueLink', 'worklog') if name in envelope},
-    }
 
 
 async def reconcile(deps: WorkerDeps, *, deadline_seconds: float = DEADLINE_SECONDS) -> int:
@@ -72,14 +57,18 @@ async def _readmit(deps: WorkerDeps, row: dict[str, Any]) -> bool:
     if tenant is None or not tenant.active:
         await deliveries.finished(deps.pool, row['client_key'], row['delivery_id'], 'tenant-inactive')
         return False
+    options = JobOptions.stored(row.get('job_options'))
+    reason = await readmission.refusal(deps.redis, row['execution_id'], options)
+    if reason is not None:
+        await readmission.give_up(deps.pool, row, options, reason)
+        return False
     try:
         # A link or worklog delivery whose issue was never read has no key yet: its id names it.
         ref = row['issue_key'] or row['issue_id']
-        issue = await deps.jira.request(tenant, 'GET', f'/rest/api/2/issue/{quote(ref, safe="")}')
+        body = await readmission.fresh_body(deps.jira, tenant, ref, row['envelope'], options)
     except JiraError as exc:
         log.warning('reconciler could not read the issue', status=exc.status, delivery_id=row['delivery_id'])
         return False  # tried again on the next run
-    body = event_body(row['envelope'], issue)
     event = WebhookEvent.model_validate(body)
     await deliveries.count_requeue(deps.pool, row['client_key'], row['delivery_id'])
     outcome = await intake.admit(
@@ -91,6 +80,7 @@ async def _readmit(deps: WorkerDeps, row: dict[str, Any]) -> bool:
         event,
         json.dumps(body).encode(),
         licensed=row.get('licensed', True),
+        **readmission.reconcile_options(options, now=time.time()),
     )
     return outcome is intake.Outcome.ACCEPTED
 

@@ -90,17 +90,19 @@ def web_requester(settings: Settings, pool: Pool) -> WebRequester:
     return WebRequester(httpx.AsyncClient(transport=transport, trust_env=False), hosts_of)
 
 
-def _cron_jobs(timeout: int) -> list[CronJob]:
+def _cron_jobs(timeout: int, *, scheduler: bool = True) -> list[CronJob]:
     """Maintenance jobs, one run per slot across all workers (arq dedupes cron jobs by id).
 
     Every one has the execution timeout: arq keeps a killed worker's in-progress keys for the
     largest timeout it knows + 10 s, so a longer cron timeout would slow every takeover.
+    ``scheduler`` off (SCHEDULER_ENABLED=false) leaves scheduled rules to whoever calls
+    worker.scheduled.run_due itself: the demo and the tests, on ticks they choose.
     """
 
     def every(function: Any, name: str, **when: Any) -> CronJob:
         return cron(function, name=f'rulequeue:{name}', unique=True, run_at_startup=False, timeout=timeout, **when)
 
-    return [
+    jobs = [
         every(sweep_job, 'sweep', minute=set(range(0, 60, 5))),
         every(reconcile_job, 'reconcile', second=0),
         # Scheduled rules: each due rule's tick is taken once across workers (worker/scheduled.py).
@@ -110,6 +112,7 @@ def _cron_jobs(timeout: int) -> list[CronJob]:
         every(retention_job, 'retention', hour=3, minute=10, second=0),
         every(uninstall_purge_job, 'uninstall-purge', hour=3, minute=20, second=0),
     ]
+    return [job for job in jobs if scheduler or job.coroutine is not scheduled_job]
 
 
 def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -123,7 +126,7 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 max_tries=constants.ARQ_MAX_TRIES,
             )
         ],
-        'cron_jobs': _cron_jobs(settings.job_timeout_seconds),
+        'cron_jobs': _cron_jobs(settings.job_timeout_seconds, scheduler=settings.scheduler_enabled),
         'queue_name': constants.QUEUE_NAME,
         # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only
         # then lets another worker take over a killed one's job (arq #402): keep every timeout here.

@@ -48,8 +48,10 @@ async def record(
     await pool.execute(
         """
         INSERT INTO dead_letters (client_key, delivery_id, execution_id, issue_key, issue_id, envelope,
-                                  rule_ids, error, attempts)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                  rule_ids, error, attempts, job_options)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                -- The job's options (schemas/job_options.py), as admitted: a replay queues the same part.
+                (SELECT job_options FROM deliveries WHERE client_key = $1 AND delivery_id = $2))
         ON CONFLICT (client_key, delivery_id) DO NOTHING
         """,
         client_key,

@@ -7,17 +7,26 @@ from typing import Any
 from rulequeue.store.db import Pool, row_dict, storable
 from rulequeue.store.dead_letters import envelope_of
 from schemas.events import WebhookEvent
+from schemas.job_options import JobOptions
 
 DONE_RETENTION_DAYS = 7
 
 
 async def record(
-    pool: Pool, client_key: str, delivery_id: str, execution_id: str, event: WebhookEvent, *, licensed: bool = True
+    pool: Pool,
+    client_key: str,
+    delivery_id: str,
+    execution_id: str,
+    event: WebhookEvent,
+    *,
+    licensed: bool = True,
+    options: JobOptions | None = None,
 ) -> None:
     await pool.execute(
         """
-        INSERT INTO deliveries (client_key, delivery_id, execution_id, issue_key, issue_id, envelope, licensed)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO deliveries (client_key, delivery_id, execution_id, issue_key, issue_id, envelope, licensed,
+                                job_options)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (client_key, delivery_id) DO NOTHING
         """,
         client_key,
@@ -27,6 +36,7 @@ async def record(
         event.issue.id,
         storable(envelope_of(event)),
         licensed,
+        storable(options.storable()) if options is not None else None,
     )
 
 
