@@ -28,9 +28,10 @@ from rulequeue.errors import PermanentJiraError, TemplateError
 from schemas.audit import ActionResult, ActionStatus
 from schemas.events import WebhookEvent
 from schemas.flow import BranchBlock
+from schemas.job_options import TRIGGER_ISSUE
 from schemas.jobs import BranchRef
 from schemas.rules import StoredRule
-from worker.flow import TRIGGER_ISSUE, Flow
+from worker.flow import Flow
 from worker.issue_search import FoundIssue, search_issues
 from worker.templates import render
 

@@ -22,15 +22,13 @@ from rulequeue.store.tenants import Tenant
 from schemas.audit import ActionResult
 from schemas.events import WebhookEvent
 from schemas.flow import BranchBlock
+from schemas.job_options import TRIGGER_ISSUE
 from schemas.jobs import ExecutionJob
 from schemas.rules import Condition, IfBlock, Step, StoredRule
 from worker.jira import JiraClient
 
 if TYPE_CHECKING:
     from worker.explain import Explainer
-
-# The snapshot field of a branch item that holds the issue the rule started on ({{triggerIssue}}).
-TRIGGER_ISSUE = 'triggerIssue'
 
 
 class Suspended(Exception):

@@ -12,11 +12,12 @@ from typing import Any
 from rulequeue.errors import PermanentJiraError, TemplateError
 from schemas.audit import ActionResult, ActionStatus, AuditEntry, AuditStatus
 from schemas.events import WebhookEvent
+from schemas.job_options import TRIGGER_ISSUE
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
 from worker.action_list import ActionList
 from worker.actions import Target, succeeded
-from worker.flow import TRIGGER_ISSUE, Flow, Suspended, plan
+from worker.flow import Flow, Suspended, plan
 from worker.jql_checks import check_jql, evaluate_all, jira_search, jql_context, jql_notes
 from worker.templates import build_context
 from worker.user_checks import jira_groups
