@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from rulequeue.errors import BadRequest
 from schemas.events import ID_ONLY_EVENTS, WebhookEvent
-from schemas.link_worklog import BODIES, entity_id_of, issue_id_of
+from schemas.link_worklog import BODIES, entity_id_of, named_by_issue
 
 
 def as_issue_webhook(data: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
@@ -30,16 +30,14 @@ def as_issue_webhook(data: dict[str, Any], body: bytes) -> tuple[dict[str, Any],
     kind = data.get('webhookEvent')
     if kind not in ID_ONLY_EVENTS:
         return data, body
-    model = BODIES[str(kind)]
     try:
-        parsed = model.model_validate(data)
+        named = named_by_issue(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = '.'.join(str(p) for p in error['loc'])
         raise BadRequest(f'not a Jira {kind} webhook: {where}: {error["msg"]}') from None
     if 'issue' in data:
         raise BadRequest(f'not a Jira {kind} webhook: it names its issue by id, never with an "issue" object')
-    named = {**data, 'issue': {'id': issue_id_of(parsed)}}
     return named, json.dumps(named, separators=(',', ':')).encode()
 
 

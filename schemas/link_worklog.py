@@ -25,11 +25,12 @@ read as digit strings. Only what rulequeue relies on is checked; the rest is kep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from schemas.events import ISSUE_LINK_CREATED, WORKLOG_CREATED, User
+from schemas.events import ISSUE_LINK_CREATED, WORKLOG_CREATED, User, WebhookEvent
 
 
 def _id_text(value: Any) -> Any:
@@ -95,3 +96,30 @@ def issue_id_of(body: IssueLinkBody | WorklogBody) -> str:
 def entity_id_of(body: IssueLinkBody | WorklogBody) -> str:
     """The link's or worklog's own id: tells two such events on one issue apart."""
     return body.issueLink.id if isinstance(body, IssueLinkBody) else body.worklog.id
+
+
+def named_by_issue(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A link or worklog webhook body as its snapshot is stored: as sent, plus ``issue: {"id": …}``
+    (its key is unknown until the worker reads the issue). Both transports store this shape
+    (producer/link_worklog.py, rulequeue/forge/link_worklog.py).
+
+    Raises:
+        pydantic.ValidationError: Not a body of its ``webhookEvent`` with the ids rulequeue needs.
+        KeyError: ``webhookEvent`` is not a link or worklog event.
+    """
+    parsed = BODIES[str(data.get('webhookEvent'))].model_validate(data)
+    return {**data, 'issue': {'id': issue_id_of(parsed)}}
+
+
+def change_id_of(event: WebhookEvent) -> str | None:
+    """``issuelink_created:<link id>`` or ``worklog_created:<worklog id>``: the change a link or
+    worklog event reports, the same from Connect and Forge (rulequeue/transport.py); None for
+    other events."""
+    model = BODIES.get(event.webhookEvent)
+    if model is None:
+        return None
+    try:
+        parsed = model.model_validate(event.model_dump(mode='json', by_alias=True, exclude_unset=True))
+    except ValidationError:
+        return None
+    return f'{event.webhookEvent}:{entity_id_of(parsed)}'

@@ -21,6 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rulequeue.errors import ForgeEventRejected
+from rulequeue.forge import link_worklog
+from rulequeue.forge.link_worklog import IssueLinkEvent, WorklogEvent
 
 CREATED = 'avi:jira:created:issue'
 UPDATED = 'avi:jira:updated:issue'
@@ -41,6 +43,8 @@ TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ASSIGNED: ('jira:issue_updated', ('issue_assigned',)),
     DELETED: ('jira:issue_deleted', ('issue_deleted',)),
     COMMENTED: ('comment_created', ('issue_commented',)),
+    # A new link or worklog: no issue in the event, admitted by issue id (rulequeue/forge/link_worklog.py).
+    **link_worklog.TRIGGERS,
 }
 LIFECYCLE_EVENTS = frozenset({INSTALLED, UPGRADED})
 _ID = Field(min_length=1, max_length=64)
@@ -136,7 +140,7 @@ class ForgeEvent:
         retry_reason: ``retryContext.retryReason`` on re-deliveries.
     """
 
-    event: ProductEvent | LifecycleEvent
+    event: ProductEvent | IssueLinkEvent | WorklogEvent | LifecycleEvent
     envelope: Literal['bare', 'payload']
     retry_count: int
     retry_reason: str | None
@@ -148,9 +152,9 @@ class ForgeEvent:
     @property
     def connect_event(self) -> str | None:
         """The Connect ``webhookEvent`` this stands for; None for lifecycle events."""
-        if not isinstance(self.event, ProductEvent):
+        if isinstance(self.event, LifecycleEvent):
             return None
-        if self.event.eventType == COMMENTED and _edited(self.event.comment):
+        if isinstance(self.event, ProductEvent) and self.event.eventType == COMMENTED and _edited(self.event.comment):
             return 'comment_updated'
         return TRIGGERS[self.event.eventType][0]
 
@@ -179,7 +183,8 @@ def parse_event(body: bytes | str | Mapping[str, Any]) -> ForgeEvent:
 
     Raises:
         ForgeEventRejected: Not JSON, not an object, an event type we don't handle, or a
-            handled type missing what we need (``issue.id``, ``timestamp``, ``comment.id``).
+            handled type missing what we need (``issue.id``, ``timestamp``, ``comment.id``; a
+            link's id, its issues' ids and its type's name; a worklog's id and its issue's id).
     """
     if isinstance(body, bytes | str):
         try:
@@ -192,8 +197,10 @@ def parse_event(body: bytes | str | Mapping[str, Any]) -> ForgeEvent:
     event_type = event.get('eventType')
     if not isinstance(event_type, str):
         raise ForgeEventRejected('event has no eventType')
-    model: type[ProductEvent] | type[LifecycleEvent]
-    if event_type in TRIGGERS:
+    model: type[ProductEvent] | type[IssueLinkEvent] | type[WorklogEvent] | type[LifecycleEvent]
+    if event_type in link_worklog.MODELS:
+        model = link_worklog.MODELS[event_type]
+    elif event_type in TRIGGERS:
         model = ProductEvent
     elif event_type in LIFECYCLE_EVENTS:
         model = LifecycleEvent
@@ -220,11 +227,15 @@ def idempotency_key(installation_id: str, event: ForgeEvent) -> str:
     ``installation_id`` comes from the verified token, never the body. Absent fields are null
     in a JSON array, so no two field combinations can produce the same input. ``retryContext``
     and the token's ``jti`` change on every re-delivery and are left out; lifecycle events add
-    ``app.version`` so each upgrade is its own event.
+    ``app.version`` so each upgrade is its own event. A link or worklog event is
+    (installationId, eventType, issue id, link or worklog id): each is created once, and its
+    timestamp is not promised.
     """
     inner = event.event
     parts: list[str | int | None]
-    if isinstance(inner, ProductEvent):
+    if isinstance(inner, IssueLinkEvent | WorklogEvent):
+        parts = [installation_id, inner.eventType, link_worklog.issue_id_of(inner), link_worklog.entity_id_of(inner)]
+    elif isinstance(inner, ProductEvent):
         parts = [
             installation_id,
             inner.eventType,

@@ -31,6 +31,7 @@ from rulequeue.errors import ForgeEventRejected
 from rulequeue.forge.events import ASSIGNED, DELETED, INSTALLED, ForgeEvent, LifecycleEvent, ProductEvent
 from rulequeue.forge.events import idempotency_key as event_idempotency_key
 from rulequeue.forge.fit import ForgeContext
+from rulequeue.forge.link_worklog import IssueLinkEvent, WorklogEvent, connect_body
 from rulequeue.forge.replay import reject_replay
 from rulequeue.intake import Outcome
 from rulequeue.settings import Settings
@@ -202,14 +203,25 @@ def connect_shaped(ctx: ForgeContext, parsed: ForgeEvent) -> dict[str, Any]:
     """The event as the Connect webhook body the worker matches on (FORGE contract 2).
 
     The issue is Forge's partial one (the worker reads the full issue first); the Forge
-    specifics the loop breaker and the audit may want ride along under ``forge``.
+    specifics the loop breaker and the audit may want ride along under ``forge``. A link or
+    worklog event becomes the body Connect's producer stores for it (issue ``{id}`` only, key
+    unknown until the worker's read): rulequeue.forge.link_worklog.connect_body.
+
+    Raises:
+        ForgeEventRejected: A link or worklog the Connect path would not accept either.
     """
     inner = parsed.event
-    assert isinstance(inner, ProductEvent)
-    body: dict[str, Any] = {
-        'webhookEvent': parsed.connect_event,
-        'timestamp': inner.timestamp,
-        'issue': {'id': inner.issue.id, 'key': inner.issue.key, 'fields': inner.issue.fields},
+    assert not isinstance(inner, LifecycleEvent)
+    body: dict[str, Any]
+    if isinstance(inner, IssueLinkEvent | WorklogEvent):
+        body = connect_body(inner)
+    else:
+        body = {
+            'webhookEvent': parsed.connect_event,
+            'timestamp': inner.timestamp,
+            'issue': {'id': inner.issue.id, 'key': inner.issue.key, 'fields': inner.issue.fields},
+        }
+    body |= {
         'forge': {
             'eventType': inner.eventType,
             'installationId': ctx.installation_id,
@@ -219,6 +231,10 @@ def connect_shaped(ctx: ForgeContext, parsed: ForgeEvent) -> dict[str, Any]:
             'retryCount': parsed.retry_count,
         },
     }
+    if inner.atlassianId:
+        body['user'] = {'accountId': inner.atlassianId}
+    if not isinstance(inner, ProductEvent):
+        return body
     type_name = (inner.model_extra or {}).get('jiraEventTypeName')
     if inner.eventType == ASSIGNED:
         body['issue_event_type_name'] = 'issue_assigned'
@@ -228,8 +244,6 @@ def connect_shaped(ctx: ForgeContext, parsed: ForgeEvent) -> dict[str, Any]:
         body['changelog'] = inner.changelog.model_dump(mode='json', exclude_none=True)
     if inner.comment is not None:
         body['comment'] = inner.comment.model_dump(mode='json', exclude_none=True)
-    if inner.atlassianId:
-        body['user'] = {'accountId': inner.atlassianId}
     return body
 
 

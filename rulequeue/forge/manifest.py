@@ -28,9 +28,6 @@ ROUTES = {
 # read issues (and search) in Jira.
 APP_TRIGGERS = frozenset({'manual', 'scheduled'})
 ALL_TRIGGERS = frozenset(t for _, triggers in TRIGGERS.values() for t in triggers) | APP_TRIGGERS
-# Rule triggers only Connect delivers for now (issuelink_created, worklog_created webhooks): the
-# Forge events avi:jira:created:issuelink and avi:jira:created:worklog are not mapped yet.
-CONNECT_ONLY_TRIGGERS = frozenset({'issue_linked', 'worklog_added'})
 # Actions that write to Jira; 'log' writes only our audit entry, 'web_request' calls elsewhere.
 WRITING_ACTIONS = frozenset(
     {'comment', 'edit', 'transition', 'assign', 'create_issue', 'create_subtasks', 'link_issues', 'add_watcher'}
@@ -50,7 +47,7 @@ def events_for(triggers: Iterable[str]) -> list[str]:
 def scopes_for(triggers: Iterable[str], actions: Iterable[str]) -> list[str]:
     scopes = {'read:app-system-token'}
     if events_for(triggers) or set(triggers) & APP_TRIGGERS or set(actions) & (ALL_ACTIONS - {'web_request'}):
-        scopes.add('read:jira-work')  # issue and comment events, re-reading the issue
+        scopes.add('read:jira-work')  # issue, comment, link and worklog events, re-reading the issue
     if set(actions) & WRITING_ACTIONS:
         scopes.add('write:jira-work')
     if 'assign' in set(actions) or 'add_watcher' in set(actions):

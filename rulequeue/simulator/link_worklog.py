@@ -13,6 +13,9 @@ The link's source is the issue its outward description reads from ("source block
 destination"). Not simulated: the ``jira:issue_updated`` events Jira also sends for a link
 (field ``Link``) and for logged work (``timespent``, ``WorklogId``), and link deletion.
 
+With a Forge remote registered, Forge's ``avi:jira:created:issuelink`` /
+``avi:jira:created:worklog`` event goes out too (:func:`forge_event_for`).
+
 REST: ``POST|GET /rest/api/2/issue/{issueIdOrKey}/worklog`` here; ``POST /rest/api/2/issueLink``
 in rulequeue.simulator.relations, which builds its change with :func:`link_change`.
 """
@@ -131,6 +134,41 @@ def bodies_for(change: Change) -> list[JsonObject]:
     if change.kind == LINKED:
         return [{'timestamp': stamp, 'webhookEvent': ISSUE_LINK_CREATED, 'issueLink': copy.deepcopy(change.related)}]
     return [{'timestamp': stamp, 'webhookEvent': WORKLOG_CREATED, 'worklog': copy.deepcopy(change.related)}]
+
+
+FORGE_LINKED = 'avi:jira:created:issuelink'
+FORGE_WORKLOGGED = 'avi:jira:created:worklog'
+
+
+def _account(value: Any) -> JsonObject | None:
+    return {'accountId': value['accountId']} if isinstance(value, Mapping) and 'accountId' in value else None
+
+
+def forge_event_for(change: Change, actor: Mapping[str, Any], *, self_generated: bool = False) -> JsonObject:
+    """The Forge event for a new link or worklog (rulequeue.simulator.forge_events sends it).
+
+    Forge writes ids as strings, names the link type's descriptions ``inward``/``outward`` and
+    users by ``accountId`` only; the worklog carries its ids, people, times and comment.
+    """
+    related = change.related or {}
+    event: JsonObject = {
+        'timestamp': str(int(change.at * 1000)),
+        'selfGenerated': self_generated,
+        'atlassianId': actor['accountId'],
+    }
+    if change.kind == LINKED:
+        kind = related['issueLinkType']
+        link_type = {'id': str(kind['id']), 'name': kind['name'], 'inward': kind['inwardName']}
+        link_type |= {'outward': kind['outwardName'], 'isSubTaskLinkType': False, 'isSystemLinkType': False}
+        ids = {name: str(related[name]) for name in ('id', 'sourceIssueId', 'destinationIssueId')}
+        link = {**ids, 'issueLinkType': link_type, 'systemLink': False}
+        return {'eventType': FORGE_LINKED, **event, 'issueLink': link}
+    kept = ('id', 'issueId', 'timeSpentSeconds', 'started', 'created', 'updated', 'comment')
+    worklog = {k: copy.deepcopy(related[k]) for k in kept if k in related}
+    for name in ('author', 'updateAuthor'):
+        if (user := _account(related.get(name))) is not None:
+            worklog[name] = user
+    return {'eventType': FORGE_WORKLOGGED, **event, 'worklog': worklog}
 
 
 def add_worklog(host: Host, params: dict[str, str], body: Any) -> Answer:

@@ -11,7 +11,7 @@ from typing import Any, get_args
 import pytest
 import yaml
 
-from rulequeue.forge.manifest import ALL_ACTIONS, ALL_TRIGGERS, CONNECT_ONLY_TRIGGERS, ROUTES, build_manifest
+from rulequeue.forge.manifest import ALL_ACTIONS, ALL_TRIGGERS, ROUTES, build_manifest
 
 APP = 'ari:cloud:ecosystem::app/0f2c1c57-1f4e-4b8f-9d1e-6a7b3c2d1e0f'
 BASE = 'https://rulequeue.example.com'
@@ -63,6 +63,12 @@ def test_case_38_scopes_endpoint_auth_and_keys() -> None:
             ['avi:jira:assigned:issue'],
             ['read:app-system-token', 'read:jira-user', 'read:jira-work', 'write:jira-work'],
         ),
+        (
+            {'issue_linked', 'worklog_added'},
+            {'log'},
+            ['avi:jira:created:issuelink', 'avi:jira:created:worklog'],
+            ['read:app-system-token', 'read:jira-work'],
+        ),
         (set(), {'web_request'}, [], ['read:app-system-token']),
     ],
 )
@@ -99,7 +105,7 @@ def _type_names(annotated: Any) -> set[str]:
 def test_every_trigger_and_action_of_the_rule_schema_is_known() -> None:
     from schemas.rules import Action, Trigger
 
-    assert _type_names(Trigger) == ALL_TRIGGERS | CONNECT_ONLY_TRIGGERS
+    assert _type_names(Trigger) == ALL_TRIGGERS
     assert _type_names(Action) <= ALL_ACTIONS
 
 
