@@ -20,12 +20,13 @@ import asyncio
 import copy
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
+from rulequeue.simulator import link_worklog
 from rulequeue.simulator.catalog import ALICE, JsonObject
 from rulequeue.simulator.forge import ForgePlatform
 from rulequeue.simulator.state import Change
@@ -95,6 +96,8 @@ def _comment(comment: Mapping[str, Any]) -> JsonObject:
 
 def events_for(change: Change, actor: Mapping[str, Any], *, self_generated: bool = False) -> list[JsonObject]:
     """The Forge product events for ``change`` made by ``actor``, in sending order."""
+    if change.kind in link_worklog.KINDS:  # a new link or worklog: one event, no issue in it
+        return [link_worklog.forge_event_for(change, actor, self_generated=self_generated)]
     out = []
     for event_type in _KINDS[change.kind]:
         event: JsonObject = {
@@ -146,6 +149,12 @@ class ForgeSender:
         retry_delays: Seconds before each re-delivery (Forge: FORGE_RETRY_DELAYS).
         send_system_token: Send ``x-forge-oauth-system`` (the endpoint's appSystemToken auth).
         deliveries: Every delivery, with each attempt's status and body.
+        hold: Keep product events in :attr:`held` instead of sending them, until
+            :meth:`release`: Forge queues events for up to minutes (FORGE.md 4), so a site's
+            Connect webhook of a change can come well before its Forge event.
+        settle: Awaited after each product event is delivered (None: nothing). The demo waits
+            there for the app to run it: the app reads the issue when the rule runs, so
+            changes made faster than rules run would be judged on a later state.
     """
 
     def __init__(self, platform: ForgePlatform, client: Callable[[], httpx.AsyncClient]) -> None:
@@ -156,6 +165,9 @@ class ForgeSender:
         self.retry_delays: tuple[float, ...] = ()
         self.send_system_token = True
         self.deliveries: list[ForgeDelivery] = []
+        self.hold = False
+        self.held: list[ForgeDelivery] = []
+        self.settle: Callable[[], Awaitable[None]] | None = None
         self._system_token: str | None = None
 
     def system_token(self) -> str:
@@ -239,10 +251,38 @@ class ForgeSender:
             return []
         answers = []
         for event in events_for(change, actor, self_generated=self_generated):
+            if self.hold:
+                self.held.append(ForgeDelivery(EVENTS_PATH, event))
+                continue
             answer = await self.deliver(ForgeDelivery(EVENTS_PATH, event))
             if answer is not None:
                 answers.append(answer)
+            if self.settle is not None:
+                await self.settle()
         return answers
+
+    async def release(self) -> list[httpx.Response]:
+        """Send the events held back while :attr:`hold` was set, oldest first, and stop holding."""
+        self.hold = False
+        held, self.held = self.held, []
+        answers = []
+        for delivery in held:
+            answer = await self.deliver(delivery)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    async def redeliver(self, delivery: ForgeDelivery, *, reason: str = 'TIMEOUT_ERROR') -> httpx.Response:
+        """Send an accepted delivery again, as Forge does when it did not see the answer in time.
+
+        The body carries ``retryContext`` with the next ``retryCount`` (one per earlier attempt).
+        """
+        retry: JsonObject = {'retryCount': len(delivery.statuses), 'retryReason': reason, 'retryData': None}
+        body = self.wrap(delivery.event, retry)
+        delivery.bodies.append(body)
+        answer = await self.post(delivery.path, body)
+        delivery.statuses.append(answer.status_code)
+        return answer
 
     def lifecycle_event(self, event: Literal['installed', 'upgraded'], *, version: str = '1.0.0') -> JsonObject:
         """``avi:forge:installed:app`` / ``avi:forge:upgraded:app``; ``app.id`` a bare UUID as in Forge's example."""
