@@ -112,7 +112,8 @@ async def test_postgres_stopped_mid_execution_then_started_runs_it_once(redis: o
             try:
                 for _ in range(300):
                     keys = [k async for k in running.scan_iter(match=in_progress_key_prefix + '*')]
-                    if any(b'cron:' not in k for k in keys):  # an execution, not one of the worker's crons
+                    # An execution (its job id is a digest), not one of the worker's crons (rulequeue:<name>:<time>).
+                    if any(b':' not in k[len(in_progress_key_prefix) :] for k in keys):
                         break
                     await asyncio.sleep(0.1)
             finally:
