@@ -13,10 +13,13 @@ from arq.connections import ArqRedis
 from rulequeue import queue
 from rulequeue.connect.install_keys import InstallKeys
 from rulequeue.crypto import Cipher
+from rulequeue.errors import ServiceUnavailable
 from rulequeue.forge.jwks import JwksCache
 from rulequeue.metrics import ProducerMetrics
 from rulequeue.settings import Settings
 from rulequeue.store.db import Pool, create_pool
+from worker.credentials import tenant_credentials
+from worker.jira import JiraClient
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,15 @@ async def open_deps(settings: Settings, *, http: httpx.AsyncClient | None = None
             http=client,
             forge_jwks=JwksCache(client, cooldown_seconds=settings.forge_jwks_cooldown_seconds),
         )
+
+
+def jira_client(deps: Deps) -> JiraClient:
+    """The producer's own Jira client (a dry-run's issue read, a manual run's issue lookup), with
+    both transports' credentials: a Forge tenant's calls carry its system token, never a JWT."""
+    if deps.http is None:
+        raise ServiceUnavailable('no outbound HTTP client')
+    return JiraClient(
+        deps.http,
+        credentials=tenant_credentials(deps.settings.app_key, deps.pool, deps.cipher),
+        timeout=deps.settings.jira_timeout_seconds,
+    )

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from producer import ratelimit
 from producer.auth import authenticate_admin
+from producer.deps import jira_client
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue import constants, intake
@@ -40,7 +41,6 @@ from rulequeue.store import rules
 from rulequeue.store.tenants import Tenant
 from schemas.events import ISSUE_KEY_PATTERN, WebhookEvent
 from schemas.rules import Manual, StoredRule
-from worker.jira import JiraClient
 from worker.matching import in_scope
 
 RUN_BODY_LIMIT = 4 * 1024
@@ -70,10 +70,7 @@ async def _rule(request: Request, tenant: Tenant) -> StoredRule:
 
 async def _issue(request: Request, tenant: Tenant, id_or_key: str) -> dict[str, Any]:
     """The issue's id, key and project as Jira has them (one signed GET)."""
-    deps = deps_of(request)
-    if deps.http is None:
-        raise ServiceUnavailable('no outbound HTTP client')
-    jira = JiraClient(deps.http, app_key=deps.settings.app_key, timeout=deps.settings.jira_timeout_seconds)
+    jira = jira_client(deps_of(request))
     path = f'/rest/api/2/issue/{quote(id_or_key, safe="")}'
     try:
         issue = await jira.request(tenant, 'GET', path, params={'fields': 'project'})

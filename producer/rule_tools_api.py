@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 
 from producer.api import validate_rule
 from producer.auth import authenticate_admin
+from producer.deps import jira_client
 from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import NotFound, PermanentJiraError, ServiceUnavailable, TransientJiraError, Unprocessable
 from rulequeue.store.tenants import Tenant
 from schemas.events import ISSUE_KEY_PATTERN
 from schemas.rule_schema import rule_json_schema
-from worker.credentials import tenant_credentials
 from worker.dry_run import EVENT_TYPES, dry_run, dry_run_event
 from worker.jira import JiraClient
 
@@ -70,13 +70,7 @@ async def rule_dry_run(request: Request) -> Response:
     event_type = data.get('event', 'issue_created')
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise _invalid('event', f'one of {", ".join(EVENT_TYPES)}')
-    if deps.http is None:
-        raise ServiceUnavailable('no outbound HTTP client')
-    jira = JiraClient(
-        deps.http,
-        credentials=tenant_credentials(deps.settings.app_key, deps.pool, deps.cipher),
-        timeout=deps.settings.jira_timeout_seconds,
-    )
+    jira = jira_client(deps)
     try:
         issue = await _issue(jira, tenant, data)
         extra: dict[str, Any] = {k: data[k] for k in ('changelog', 'comment', 'user') if k in data}

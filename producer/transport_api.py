@@ -16,7 +16,7 @@ from producer.http import check_json_content_type, parse_json_object, read_body
 from producer.routes import deps_of
 from rulequeue.errors import Conflict, Unprocessable
 from rulequeue.store import forge_installations, forge_tenants
-from rulequeue.store.forge_tenants import Transport
+from rulequeue.store.tenants import Transport
 
 BODY_LIMIT = 1024
 

@@ -140,7 +140,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from rulequeue.demo import run_demo
 
-    return asyncio.run(run_demo(events=args.events, seed=args.seed))
+    return asyncio.run(run_demo(events=args.events, seed=args.seed, transport=args.transport))
 
 
 def _import_a4j(args: argparse.Namespace) -> int:
@@ -241,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser('demo', help='run the whole system against the Jira simulator')
     demo.add_argument('--events', type=int, default=200)
     demo.add_argument('--seed', type=int, default=7)
+    demo.add_argument(
+        '--transport',
+        choices=('connect', 'forge'),
+        default='connect',
+        help='install and send events as a Connect app (default) or as a Forge app (Forge Remote)',
+    )
     demo.set_defaults(run=_demo)
     a4j = sub.add_parser('import-a4j', help='import rules exported from Automation for Jira (exit 1 if any skipped)')
     a4j.add_argument('export', help='the export file ({"rules": [...]})')

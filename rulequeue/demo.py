@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
+from arq.constants import in_progress_key_prefix
 
 from rulequeue import constants, demo_report, demo_triggers
 from rulequeue.demo_scenarios import STALE_CRON
@@ -31,6 +33,7 @@ from rulequeue.serve import free_port, serve_in_background
 from rulequeue.settings import Settings, load_settings
 from rulequeue.simulator import JiraSimulator
 from rulequeue.store.db import create_pool, migrate
+from rulequeue.store.tenants import Transport
 
 EXAMPLES = Path(__file__).resolve().parent.parent / 'examples' / 'rules'
 DRAIN_TIMEOUT_SECONDS = 180.0
@@ -68,7 +71,7 @@ async def _drop_schema(dsn: str, schema: str) -> None:
         await conn.close()
 
 
-async def run_demo(events: int = 200, seed: int = 7, out: Any = None) -> int:
+async def run_demo(events: int = 200, seed: int = 7, out: Any = None, transport: Transport = 'connect') -> int:
     out = out or sys.stdout
     configure_logging('warning', 'console', cache=False)
     notes: list[str] = []
@@ -84,16 +87,21 @@ async def run_demo(events: int = 200, seed: int = 7, out: Any = None) -> int:
             connect_install_keys_url='http://127.0.0.1:9',  # replaced below, once the simulator runs
             retry_base_seconds=0.2,
             retry_cap_seconds=2.0,
+            # The demo plays the scheduler's tick itself (demo_triggers.scheduled_tick): the worker's own
+            # cron would also run the example scheduled rule if the demo ran across its real tick.
+            scheduler_enabled=False,
             log_format='console',
             log_level='warning',
         )
         try:
-            return await _run(settings, port, events, seed, notes, out)
+            return await _run(settings, port, events, seed, notes, out, transport)
         finally:
             await _drop_schema(db, schema)
 
 
-async def _run(settings: Settings, port: int, events: int, seed: int, notes: list[str], out: Any) -> int:
+async def _run(
+    settings: Settings, port: int, events: int, seed: int, notes: list[str], out: Any, transport: Transport
+) -> int:
     from producer.app import create_app
     from worker.resilient import ResilientWorker
     from worker.settings import build_worker_settings
@@ -101,6 +109,11 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
     sim = JiraSimulator()
     async with sim.running():
         settings = settings.model_copy(update={'connect_install_keys_url': sim.install_keys_url})
+        if transport == 'forge':
+            # Forge's JWKS and the site's REST API are the simulator's (FORGE_TEST_API_BASE_URL).
+            forge = {**sim.forge.settings_overrides(sim.base_url), 'forge_test_api_base_url': sim.base_url}
+            settings = settings.model_copy(update=forge)
+            sim.forge.api_base_override = sim.base_url
         pool = await create_pool(settings.database_url, schema=settings.database_schema)
         await migrate(pool, schema=settings.database_schema)
         redis = aioredis.Redis.from_url(settings.redis_url)
@@ -108,7 +121,8 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
         worker_task = asyncio.create_task(worker.main())
         try:
             async with serve_in_background(create_app(settings), port=port) as url, httpx.AsyncClient() as http:
-                print(f'rulequeue demo: {events} issue events against a simulated Jira site', file=out)
+                over = 'Forge Remote' if transport == 'forge' else 'Atlassian Connect'
+                print(f'rulequeue demo: {events} issue events against a simulated Jira site, over {over}', file=out)
                 for note in notes:
                     print(f'  {note}', file=out)
                 print(
@@ -116,18 +130,23 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
                     f'{settings.worker_concurrency}',
                     file=out,
                 )
-                await sim.install(url + '/atlassian-connect.json')
+                client_key = await _install(sim, url, transport, functools.partial(_settled, redis))
                 rules = load_example_rules()
                 for rule in rules:
                     request = http.build_request('POST', url + '/api/rules', json=rule)
-                    request.headers['Authorization'] = 'JWT ' + sim.sign_request('POST', str(request.url))
+                    request.headers['Authorization'] = demo_triggers.admin_authorization(sim, 'POST', str(request.url))
                     created = await http.send(request)
                     created.raise_for_status()
                 print(f'  installed the app and loaded {len(rules)} rules from examples/rules/', file=out)
                 played = await demo_report.play(sim, events, seed, out)
+                if transport == 'forge':
+                    # Forge deliveries are answered 204 without a body: the ids are the producer's.
+                    played.delivery_ids = [
+                        r['delivery_id'] for r in await pool.fetch('SELECT delivery_id FROM deliveries')
+                    ]
                 played.delivery_ids += await demo_triggers.scheduled_tick(sim, settings, pool, STALE_CRON, out)
                 started = time.perf_counter()
-                await _wait_for_executions(redis, sim.client_key, played.delivery_ids)
+                await _wait_for_executions(redis, client_key, played.delivery_ids)
                 print(
                     f'  all {len(played.delivery_ids)} accepted deliveries executed in '
                     f'{time.perf_counter() - started:.1f} s',
@@ -141,6 +160,41 @@ async def _run(settings: Settings, port: int, events: int, seed: int, notes: lis
             await worker.close()
             await redis.aclose()
             await pool.close()
+
+
+async def _install(sim: JiraSimulator, url: str, transport: Transport, settle: Callable[[], Awaitable[None]]) -> str:
+    """Install the app over ``transport``; the tenant's client key.
+
+    Over Forge the worker reads each issue when its rule runs (snapshot by fetch), so the demo
+    lets each event run before the next change (``settle``), as people's changes are spaced;
+    otherwise a rule would see a later state than its event, and the expected outcomes differ.
+    """
+    if transport == 'connect':
+        await sim.install(url + '/atlassian-connect.json')
+        return sim.client_key
+    # A site that only ever had the Forge app: installed, then every change sent as Forge events
+    # (Forge's own envelope, {"payload": ...}), and Jira read with the app system token.
+    sim.forge_events.app_url = url
+    sim.forge_events.envelope = 'payload'
+    sim.forge_events.settle = settle
+    installed = await sim.forge_events.lifecycle('installed')
+    if installed is None or installed.status_code != 204:
+        raise RuntimeError(f'the Forge install was answered {installed and installed.status_code}')
+    return 'forge:' + sim.forge.cloud_id
+
+
+async def _settled(redis: aioredis.Redis) -> None:
+    """Until no execution is due or running (deferred ones, e.g. after a delay, may wait)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+    prefix = in_progress_key_prefix.encode()
+    while time.monotonic() < deadline:
+        due = await redis.zcount(constants.QUEUE_NAME, '-inf', time.time() * 1000)
+        # Executions' job ids are digests; the worker's crons are named rulequeue:<cron>:<time>.
+        running = [k async for k in redis.scan_iter(match=in_progress_key_prefix + '*') if b':' not in k[len(prefix) :]]
+        if not due and not running:
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f'executions did not settle within {DRAIN_TIMEOUT_SECONDS:.0f} s')
 
 
 async def _wait_for_executions(redis: aioredis.Redis, client_key: str, delivery_ids: list[str]) -> None:

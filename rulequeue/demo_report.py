@@ -14,6 +14,7 @@ from rulequeue import constants
 from rulequeue.demo_scenarios import SCENARIOS, WRITES_PER_ACTION, Scenario, endpoint_of, expected_outcomes
 from rulequeue.settings import Settings
 from rulequeue.simulator import JiraSimulator
+from rulequeue.simulator.forge_events import EVENTS_PATH
 from rulequeue.store.db import Pool
 
 STATUSES = ('SUCCESS', 'NO_ACTIONS_PERFORMED', 'SOME_ERRORS', 'FAILURE')
@@ -23,6 +24,7 @@ STATUSES = ('SUCCESS', 'NO_ACTIONS_PERFORMED', 'SOME_ERRORS', 'FAILURE')
 class Played:
     scenarios: list[Scenario] = field(default_factory=list)
     delivery_ids: list[str] = field(default_factory=list)
+    acknowledged: int = 0  # Forge deliveries answered 204
     events: int = 0
     duplicates: int = 0
     other: Counter[int] = field(default_factory=Counter)
@@ -57,24 +59,44 @@ async def play(sim: JiraSimulator, events: int, seed: int, out: Any) -> Played:
             played.events += 1
             if response.status_code == 202 and response.json().get('status') == 'accepted':
                 played.delivery_ids.append(response.json()['delivery_id'])
+            elif response.status_code == 204:  # a Forge delivery, acknowledged (its id is ours alone)
+                played.acknowledged += 1
             else:
                 played.other[response.status_code] += 1
         if not throttled and played.events >= events // 2:
             sim.fail_next(status=429, times=3, retry_after=1)
             throttled = True
-        if not redelivered and sim.last_webhook_body is not None and played.events >= events // 3:
-            again = await sim.send_webhook(sim.last_webhook_body, delivery_id=sim.last_delivery_id, retry=1)
-            played.duplicates += int(again.status_code == 200 and again.json().get('status') == 'duplicate')
-            redelivered = True
+        if not redelivered and played.events >= events // 3:
+            redelivered = await _redeliver(sim, played)
         _progress(min(played.events, events), events, out)
     if out.isatty():
         out.write('\n')
+    accepted = len(played.delivery_ids) + played.acknowledged
     print(
-        f'  {len(played.delivery_ids)} deliveries accepted, {played.duplicates} Jira re-delivery '
+        f'  {accepted} deliveries accepted, {played.duplicates} re-delivery '
         f'answered as a duplicate, other answers: {dict(played.other) or "none"}',
         file=out,
     )
     return played
+
+
+async def _redeliver(sim: JiraSimulator, played: Played) -> bool:
+    """Send the last delivery again, as Jira does after a timeout (Forge: with its retryContext)."""
+    if sim.last_webhook_body is not None:
+        again = await sim.send_webhook(sim.last_webhook_body, delivery_id=sim.last_delivery_id, retry=1)
+        played.duplicates += int(again.status_code == 200 and again.json().get('status') == 'duplicate')
+        return True
+    sent = [d for d in sim.forge_events.deliveries if d.accepted and d.path == EVENTS_PATH]
+    if not sent:
+        return False
+    retry = {'retryCount': 1, 'retryReason': 'TIMEOUT_ERROR', 'retryData': None}
+    answer = await sim.forge_events.post(EVENTS_PATH, sim.forge_events.wrap(sent[-1].event, retry))
+    # Forge's answer is 204 either way; the report's per-rule counts show it did not run twice.
+    played.duplicates += int(answer.status_code == 204)
+    return True
+
+
+AUTH_NAMES = {'connect': 'Connect JWT + qsh', 'forge': 'Forge Bearer system token'}
 
 
 async def report(
@@ -105,7 +127,9 @@ async def report(
     writes = Counter({call: n for call, n in received.items() if call[0] != 'GET' and call[1] != 'search/jql'})
     refused = Counter(c.status for c in sim.calls if not 200 <= c.status < 300)
     unsigned = sum(1 for c in sim.calls if not c.jwt_valid)
-    print(f'\nCalls Jira received: {len(sim.calls)}, every one verified (JWT + qsh): {unsigned == 0}', file=out)
+    by_auth = Counter(c.auth for c in sim.calls)
+    how = ', '.join(f'{AUTH_NAMES.get(a, a)}: {n}' for a, n in sorted(by_auth.items())) or 'none'
+    print(f'\nCalls Jira received: {len(sim.calls)}, every one verified ({how}): {unsigned == 0}', file=out)
     for (method, endpoint), count in sorted(received.items()):
         print(
             f'  {method:<6} {endpoint:<14} {count:>5}   expected from audit rows: {wanted[(method, endpoint)]}',
@@ -123,6 +147,8 @@ async def report(
     print(f'  arq result keys (copies of job arguments): {len(result_keys)}', file=out)
     stored = await pool.fetchval('SELECT count(*) FROM tenants WHERE shared_secret_enc IS NOT NULL')
     print(f'  tenants with an encrypted shared secret: {stored}', file=out)
+    tokens = await pool.fetchval('SELECT count(*) FROM forge_installations WHERE system_token_enc IS NOT NULL')
+    print(f'  Forge installations with an encrypted app system token: {tokens}', file=out)
     ok &= not snapshot_keys and not result_keys
     print(f'\nResult: {"OK" if ok else "FAILED"}', file=out)
     return 0 if ok else 1

@@ -228,6 +228,8 @@ WRITES_PER_ACTION = {
 def endpoint_of(path: str) -> str:
     """Group a REST path by what it touches: /rest/api/2/issue/P-1/comment -> 'comment'."""
     parts = path.strip('/').split('/')
+    if parts[:2] == ['ex', 'jira']:  # a Forge call: {apiBaseUrl}/rest/... with apiBaseUrl .../ex/jira/<cloudId>
+        parts = parts[3:]
     if parts[:4] == ['rest', 'api', '2', 'issue'] and len(parts) >= 5:
         return parts[5] if len(parts) > 5 else 'issue'
     return '/'.join(parts[3:]) or path

@@ -22,24 +22,39 @@ from rulequeue.simulator.catalog import JsonObject
 from rulequeue.store.db import Pool
 
 CLICKS = 5
+ADMIN_ACCOUNT = '557058:demo-admin'
 FAULT_POLLS = 100  # 0.2 s each
+
+
+def app_url(sim: JiraSimulator) -> str:
+    """Where the site reaches the app: the Connect app's base URL, else the Forge remote's."""
+    if sim.app is not None:
+        return sim.app.base_url.rstrip('/')
+    if sim.forge_events.app_url is not None:
+        return sim.forge_events.app_url.rstrip('/')
+    raise RuntimeError('the app is not installed')
+
+
+def admin_authorization(sim: JiraSimulator, method: str, url: str, account_id: str = ADMIN_ACCOUNT) -> str:
+    """The Authorization header the app's admin page gets for a call of ``account_id``: a Connect
+    context token, or on a site with only the Forge app, the FIT of a UI invocation."""
+    if sim.app is None:
+        return 'Bearer ' + sim.forge.mint_invocation_token(claims={'principal': account_id})
+    return 'JWT ' + sim.sign_request(method, url, account_id=account_id)
 
 
 async def run_by_hand(sim: JiraSimulator, rule_name: str, issue_key: str, user: JsonObject) -> httpx.Response:
     """Run the rule named ``rule_name`` on the issue, as ``user`` in the app's issue panel."""
-    app = sim.app
-    if app is None:
-        raise RuntimeError('the app is not installed')
-    base = app.base_url.rstrip('/')
+    base = app_url(sim)
     async with httpx.AsyncClient(timeout=10) as http:
         listed = http.build_request('GET', base + '/api/rules')
-        listed.headers['Authorization'] = 'JWT ' + sim.sign_request('GET', str(listed.url))
+        listed.headers['Authorization'] = admin_authorization(sim, 'GET', str(listed.url))
         rules = (await http.send(listed)).raise_for_status().json()['rules']
         rule_id = next(r['id'] for r in rules if r['name'] == rule_name)
         url = f'{base}/api/rules/{rule_id}/run'
         for _ in range(CLICKS):
             run = http.build_request('POST', url, json={'issue': issue_key})
-            run.headers['Authorization'] = 'JWT ' + sim.sign_request('POST', url, account_id=str(user['accountId']))
+            run.headers['Authorization'] = admin_authorization(sim, 'POST', url, str(user['accountId']))
             answer = await http.send(run)
             # 503: the producer could not read the issue (the demo's 429s from Jira); click again.
             if answer.status_code != 503:
@@ -54,6 +69,7 @@ async def scheduled_tick(sim: JiraSimulator, settings: Settings, pool: Pool, cro
     The 429s the demo asked of Jira are let run out first (the worker's retries consume them):
     a search that meets one fails the tick, recorded as such, as it would in production.
     """
+    from worker.credentials import tenant_credentials
     from worker.execute import WorkerDeps
     from worker.jira import JiraClient
     from worker.scheduled import run_due
@@ -68,14 +84,19 @@ async def scheduled_tick(sim: JiraSimulator, settings: Settings, pool: Pool, cro
     if tick is None:
         return []
     redis = await queue.connect(settings)
+    cipher = Cipher(settings.secret_keys)
     try:
         async with httpx.AsyncClient() as http:
             deps = WorkerDeps(
                 settings=settings,
                 redis=redis,
                 pool=pool,
-                cipher=Cipher(settings.secret_keys),
-                jira=JiraClient(http, app_key=settings.app_key, timeout=settings.jira_timeout_seconds),
+                cipher=cipher,
+                jira=JiraClient(
+                    http,
+                    timeout=settings.jira_timeout_seconds,
+                    credentials=tenant_credentials(settings.app_key, pool, cipher),
+                ),
             )
             runs = await run_due(deps, tick)
     finally:

@@ -27,12 +27,12 @@ from rulequeue import constants, intake
 from rulequeue.crypto import Cipher
 from rulequeue.intake import Outcome
 from rulequeue.store.db import Pool
-from rulequeue.store.tenants import Tenant
-from schemas.events import WebhookEvent
+from rulequeue.store.tenants import Tenant, Transport
+from schemas.events import ID_ONLY_EVENTS, WebhookEvent
+from schemas.link_worklog import change_id_of
 
 log = structlog.get_logger('rulequeue.transport')
 
-Transport = Literal['connect', 'forge']
 CONNECT: Transport = 'connect'
 FORGE: Transport = 'forge'
 Skipped = Literal['inactive_transport', 'other_transport']
@@ -56,6 +56,8 @@ def change_of(event: WebhookEvent) -> str | None:
             return f'comment:{event.comment.id}:created'
         updated = (event.comment.model_extra or {}).get('updated')
         return f'comment:{event.comment.id}:updated:{updated}'
+    if kind in ID_ONLY_EVENTS:
+        return change_id_of(event)  # the link's or worklog's id
     if kind == 'jira:issue_updated' and event.changelog is not None and event.changelog.id not in (None, ''):
         return f'changelog:{event.changelog.id}'
     return None

@@ -14,8 +14,8 @@ from typing import Literal
 from rulequeue.forge.fit import ForgeContext
 from rulequeue.store import tenants
 from rulequeue.store.db import Pool
+from rulequeue.store.tenants import Transport
 
-Transport = Literal['connect', 'forge']
 FORGE_TENANT_PREFIX = 'forge:'
 UninstallOutcome = Literal['other_installation_active', 'back_to_connect', 'uninstalled']
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from rulequeue.crypto import Cipher
 from rulequeue.store.db import Pool
+
+# The one transport whose events a tenant processes (FORGE.md 8.14).
+Transport = Literal['connect', 'forge']
 
 SECRET_PURPOSE = 'shared-secret'  # noqa: S105 - an encryption context label, not a secret
 
@@ -20,7 +23,7 @@ class Tenant:
     state: str
     shared_secret: SecretStr | None = field(repr=False)
     app_account_id: str | None = None
-    transport: str = 'connect'  # the one transport whose events the tenant processes: connect | forge
+    transport: Transport = 'connect'
     cloud_id: str | None = None  # links the site's Connect tenant and Forge installations
 
     @property

@@ -31,3 +31,21 @@ async def test_demo_runs_clean(redis: aioredis.Redis, monkeypatch: pytest.Monkey
     assert 'Result: OK' in text
     assert 'snapshot keys left in Redis: 0' in text
     assert 'MISMATCH' not in text
+
+
+@pytest.mark.timeout(180)
+async def test_demo_runs_clean_over_forge(redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('DATABASE_URL', DATABASE_URL)
+    monkeypatch.setenv('REDIS_URL', redis_url())
+    out = io.StringIO()
+    code = await run_demo(events=60, seed=3, out=out, transport='forge')
+    text = out.getvalue()
+    assert code == 0, text
+    assert 'over Forge Remote' in text
+    assert 'MISMATCH' not in text
+    # Every Jira call carried the app system token; none was a Connect JWT.
+    assert 'every one verified (Forge Bearer system token: ' in text
+    assert 'Connect JWT' not in text
+    assert 'snapshot keys left in Redis: 0' in text
+    assert 'tenants with an encrypted shared secret: 0' in text
+    assert 'Forge installations with an encrypted app system token: 1' in text
