@@ -42,10 +42,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Regenerate the lock file after editing dependencies in pyproject.toml (needs uv).
+# Regenerate the lock files after editing dependencies in pyproject.toml (needs uv): the
+# development lock (.venv, CI) and the runtime lock the Docker image installs.
 lock:
 	uv lock
 	uv export --frozen --extra dev --no-emit-project --format requirements-txt -o requirements.lock
+	uv export --frozen --no-emit-project --format requirements-txt -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

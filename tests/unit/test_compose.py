@@ -64,3 +64,28 @@ def test_worker_can_be_scaled() -> None:
     grace = worker['stop_grace_period']
     assert grace.endswith('s')
     assert int(grace[:-1]) > constants.JOB_COMPLETION_WAIT_SECONDS + 5
+
+
+def _pins(lock: str) -> dict[str, str]:
+    """name -> 'name==version' plus its hashes, for every package a lock file pins."""
+    pins: dict[str, str] = {}
+    name = ''
+    for line in (ROOT / lock).read_text().splitlines():
+        if line and not line[0].isspace() and '==' in line:
+            name = line.split('==')[0].lower()
+            pins[name] = line.split(' ')[0]
+        elif name and '--hash=' in line:
+            pins[name] += ' ' + line.strip().rstrip('\\').strip()
+    return pins
+
+
+def test_the_image_installs_the_runtime_lock_pinned_as_in_development() -> None:
+    dockerfile = (ROOT / 'Dockerfile').read_text()
+    assert '-r requirements-runtime.lock' in dockerfile
+    assert 'requirements.lock' not in dockerfile.replace('requirements-runtime.lock', '')
+    runtime, development = _pins('requirements-runtime.lock'), _pins('requirements.lock')
+    # The same versions and hashes as the tested environment, and none of the test tools.
+    assert runtime, 'the runtime lock pins nothing'
+    assert {name: development.get(name) for name in runtime} == runtime
+    assert not {'pytest', 'mypy', 'ruff', 'playwright', 'hypothesis'} & set(runtime)
+    assert {'arq', 'asyncpg', 'httpx', 'starlette', 'uvicorn', 'cronsim'} <= set(runtime)
