@@ -28,7 +28,7 @@ from schemas.audit import ActionResult, AuditStatus
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
 from schemas.rules import StoredRule
-from worker import explain, licensing, limits, ordering, state
+from worker import app_cause, explain, licensing, limits, ordering, state
 from worker.actions import Target
 from worker.current_issue import with_current_issue
 from worker.flow import Flow, derived_candidates, is_derived
@@ -271,7 +271,10 @@ async def _run_rules(
     if give_up is not None:
         await _finish(deps, job, 'dead-lettered', explainer)
         return Summary('dead-lettered', len(candidates), [], attempt)
-    depth = await limits.chain_depth(deps.redis, job, event.issue.id, caused_by_app=by_app) if pending else 0
+    depth = 0
+    if pending:  # over Forge, the trace names the very execution whose call caused the event
+        cause = await app_cause.our_trace(deps.redis, event) if by_app else None
+        depth = await limits.chain_depth(deps.redis, job, event.issue.id, caused_by_app=by_app, cause=cause)
     statuses: list[str] = []
     redis: ArqRedis = deps.redis  # type: ignore[assignment]  # arq gives workers an ArqRedis
     flow = Flow(redis, deps.pool, deps.cipher, deps.settings, deps.jira, tenant, job, event)
@@ -348,10 +351,12 @@ async def _exhausted(
 
 
 async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:
-    """Was this event caused by our own app user (so rules without allow_rule_trigger skip it)?"""
-    actor = event.actor()
-    if actor.get('accountType') != 'app':
-        return False
+    """Was this event caused by our own app user (so rules without allow_rule_trigger skip it)?
+
+    Decided by worker.app_cause for both transports; here only our app user's id is learnt."""
+    known = await app_cause.decided(deps.redis, tenant, event)
+    if known is not None:
+        return known
     app_account = tenant.app_account_id
     if app_account is None:
         try:
@@ -366,4 +371,4 @@ async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, ev
         app_account = str((myself or {}).get('accountId') or '')
         if app_account:
             await tenants.set_app_account_id(deps.pool, tenant.client_key, app_account)
-    return actor.get('accountId') == app_account
+    return app_cause.is_app_account(event, app_account)

@@ -34,14 +34,21 @@ return place
 """
 
 
-async def chain_depth(redis: Redis, job: ExecutionJob, issue_id: str, *, caused_by_app: bool) -> int:
+async def chain_depth(
+    redis: Redis, job: ExecutionJob, issue_id: str, *, caused_by_app: bool, cause: str | None = None
+) -> int:
     """The execution's depth in a chain of changes our own actions caused (0: a person's change).
 
     Fixed at the execution's first start: on a retry the issue's key may already hold the depth
-    this very execution wrote before acting.
+    this very execution wrote before acting. ``cause``: the execution of ours whose call caused
+    the event (a Forge event's ``webhookTraceValue``, worker.app_cause): one deeper than it,
+    whichever issue it acted on; else one deeper than the issue's last change by our actions.
     """
     depth = 0
-    if caused_by_app:
+    caused_at = await redis.get(constants.chain_execution_key(cause)) if caused_by_app and cause else None
+    if caused_at is not None:
+        depth = int(caused_at) + 1
+    elif caused_by_app:
         last = await redis.get(constants.chain_issue_key(job.client_key, issue_id))
         depth = int(last) + 1 if last is not None else 1
     key = constants.chain_execution_key(job.execution_id)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from rulequeue.connect import tokens
 from rulequeue.errors import Unauthorized
+from rulequeue.simulator import forge_self
 from rulequeue.simulator.calls import FaultPlan, RecordedCall, fault_body, fault_headers
 from rulequeue.simulator.forge import ForgePlatform
 from rulequeue.simulator.keys import InstallSigner
@@ -135,7 +136,9 @@ class RestEndpoint:
             return answer(fault.status, fault_body(fault.status), claims=claims, **fault_headers(fault))
         if not parsed:
             return answer(400, errors('Unexpected character: the body is not JSON.'), claims=claims)
-        status, payload = dispatch(self._server, request.method, unquote(self.resource(path)), body, query)
+        # The handlers' changes come back as events naming this call (simulator.forge_self).
+        with forge_self.serving(forge_self.AppCall(self.auth, request.headers.get(forge_self.TRACE_HEADER))):
+            status, payload = dispatch(self._server, request.method, unquote(self.resource(path)), body, query)
         return answer(status, payload, claims=claims)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
 from rulequeue.simulator.catalog import JsonObject
 from rulequeue.simulator.connect import ConnectLink
+from rulequeue.simulator.forge_events import EVENTS_PATH, ForgeDelivery, ForgeSender
 from rulequeue.simulator.state import SimulatorError
 
 
@@ -30,9 +32,26 @@ class AppEventSender:
         self.errors: list[Exception] = []
 
     def schedule(self, bodies: list[JsonObject]) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(bodies))
+        self._spawn(self._send(bodies))
+
+    def schedule_forge(self, sender: ForgeSender, events: list[JsonObject]) -> None:
+        """Forge's events for the app's own change (rulequeue.simulator.forge_self), likewise."""
+        self._spawn(self._send_forge(sender, events))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _send_forge(self, sender: ForgeSender, events: list[JsonObject]) -> None:
+        for event in events:
+            try:
+                answer = await sender.deliver(ForgeDelivery(EVENTS_PATH, event))
+            except (httpx.HTTPError, SimulatorError, ValueError) as exc:  # ValueError: no remote
+                self.errors.append(exc)
+            else:
+                if answer is not None:
+                    self.responses.append(answer)
 
     async def _send(self, bodies: list[JsonObject]) -> None:
         for body in bodies:

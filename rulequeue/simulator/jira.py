@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from rulequeue.serve import serve_in_background
-from rulequeue.simulator import catalog, events
+from rulequeue.simulator import catalog, events, forge_self
 from rulequeue.simulator.app import build_app
 from rulequeue.simulator.appevents import AppEventSender
 from rulequeue.simulator.calls import Fault, FaultPlan, RecordedCall
@@ -41,7 +41,8 @@ class JiraSimulator(LinksAndWorklogs):
         calls: Every REST call the app made (install-key fetches excluded), rejected ones too.
         faults: Injected failures; see :meth:`fail_next`.
         delay_seconds: How long every REST answer is held back.
-        emit_app_events: Whether the app's own changes come back as webhooks, as in real Jira.
+        emit_app_events: Whether the app's own changes come back as webhooks, as in real Jira
+            (and as Forge events, ``selfGenerated``, once ``forge_events.app_url`` is set).
         last_webhook_body: The body of the last :meth:`send_webhook` delivery.
         last_delivery_id: Its ``X-Atlassian-Webhook-Identifier``.
         webhook_retry_delays: Seconds before each re-delivery of a webhook the app answered
@@ -358,9 +359,13 @@ class JiraSimulator(LinksAndWorklogs):
         return self._link.addon_json(app_key)
 
     def app_changed(self, change: Change) -> None:
-        """Send the webhooks for the app's own change in the background, if enabled."""
+        """Send the webhooks for the app's own change in the background, if enabled; Forge's
+        events for it too once a remote is registered (rulequeue.simulator.forge_self)."""
         if self.emit_app_events and self._link.app is not None:
             self._app_events.schedule(events.bodies_for(change, self.state.actor(self.app_user)))
+        if self.emit_app_events and self.forge_events.app_url is not None:
+            own = forge_self.self_events(change, self.app_user, forge_self.current())
+            self._app_events.schedule_forge(self.forge_events, own)
 
     @property
     def app_event_responses(self) -> list[httpx.Response]:
