@@ -212,6 +212,9 @@ DEFAULT_FORGE_JWKS_COOLDOWN_SECONDS = 10.0
 # A fetched key set is refreshed after this long even without a miss, so a key Atlassian
 # withdrew stops verifying; a failed refresh keeps the last good set.
 FORGE_JWKS_MAX_AGE_SECONDS = 300.0
+# Right after ``installed`` Jira may answer the app's calls 401/403 while its permissions
+# propagate (FORGE.md 8.12): that long after the installation's first call, those are retried.
+FORGE_WARMUP_SECONDS = 300.0
 # Forge gives a remote 5 s per event: a JWKS fetch must leave time to verify and enqueue.
 FORGE_JWKS_TIMEOUT_SECONDS = 2.0
 FORGE_JWKS_MAX_BYTES = 64 * 1024

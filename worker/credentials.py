@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from rulequeue import constants
 from rulequeue.connect.tokens import sign_tenant_request
 from rulequeue.crypto import Cipher
 from rulequeue.errors import NoUsableToken, PermanentJiraError
@@ -37,10 +38,13 @@ class Authorized:
     Attributes:
         url: The absolute URL, query included.
         headers: ``Authorization`` and any other header the transport adds.
+        warming_up: The Forge installation is new (within FORGE_WARMUP_SECONDS): a 401/403 may
+            be its permissions still propagating, so it is retried (worker.jira).
     """
 
     url: str
     headers: dict[str, str] = field(repr=False)
+    warming_up: bool = False
 
 
 class Credentials(Protocol):
@@ -98,7 +102,9 @@ class ForgeCredentials:
         if token is None:
             raise NoUsableToken(method=method, path=path)
         url = installation.api_base_url.rstrip('/') + path + (f'?{query}' if query else '')
-        return Authorized(url, {'Authorization': f'Bearer {token.get_secret_value()}'})
+        since = installation.created_at
+        warming_up = since is not None and self._clock() - since < timedelta(seconds=constants.FORGE_WARMUP_SECONDS)
+        return Authorized(url, {'Authorization': f'Bearer {token.get_secret_value()}'}, warming_up)
 
 
 class ByTransport:

@@ -24,6 +24,8 @@ from rulequeue.store.tenants import Tenant
 from worker.credentials import FORGE, Credentials, tenant_credentials
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+# Transient too within a new Forge installation's warm-up (worker.credentials.Authorized).
+WARMUP_STATUSES = frozenset({401, 403})
 # Told of every request: method, HTTP status (None: no answer), seconds taken.
 RequestObserver = Callable[[str, int | None, float], None]
 MAX_ERROR_TEXT = 300
@@ -80,14 +82,14 @@ class JiraClient:
             self._observed(method, None, started)
             raise TransientJiraError(f'{type(exc).__name__} calling Jira', method=method, path=path) from None
         self._observed(method, response.status_code, started)
-        return _result(response, method, path)
+        return _result(response, method, path, warming_up=authorized.warming_up)
 
     def _observed(self, method: str, status: int | None, started: float) -> None:
         if self._observe is not None:
             self._observe(method, status, time.perf_counter() - started)
 
 
-def _result(response: httpx.Response, method: str, path: str) -> Any:
+def _result(response: httpx.Response, method: str, path: str, *, warming_up: bool = False) -> Any:
     status = response.status_code
     if 200 <= status < 300:
         if status == 204 or not response.content:
@@ -97,7 +99,11 @@ def _result(response: httpx.Response, method: str, path: str) -> Any:
         except ValueError:
             return None
     text = f'Jira answered {status}: {_error_text(response)}'
-    if status in TRANSIENT_STATUSES or status >= 500:
+    # A new Forge installation's permissions may still be propagating (FORGE.md 8.12).
+    warming = warming_up and status in WARMUP_STATUSES
+    if warming:
+        text += ' (the app was installed moments ago: retried while its permissions propagate)'
+    if warming or status in TRANSIENT_STATUSES or status >= 500:
         raise TransientJiraError(
             text,
             method=method,

@@ -33,6 +33,7 @@ class ForgeInstallation:
     client_key: str | None  # the Connect tenant on the same site, if any
     state: str
     token_expires_at: datetime | None
+    created_at: datetime | None = None  # its first verified call (the ``installed`` one); read by active_for_tenant
 
 
 def token_expiry(token: str) -> datetime | None:
@@ -138,7 +139,7 @@ async def active_for_tenant(pool: Pool, client_key: str) -> ForgeInstallation | 
     """The tenant's newest active installation: the one whose token its Jira calls use."""
     row = await pool.fetchrow(
         """
-        SELECT installation_id, cloud_id, app_id, api_base_url, client_key, state, token_expires_at
+        SELECT installation_id, cloud_id, app_id, api_base_url, client_key, state, token_expires_at, created_at
         FROM forge_installations WHERE client_key = $1 AND state = 'active' ORDER BY created_at DESC LIMIT 1
         """,
         client_key,

@@ -208,6 +208,8 @@ async def test_a_forge_tenant_is_refused_without_a_connect_fallback_when_jira_sa
     """A token Jira no longer honours (revoked on uninstall) is a permanent 401, not a retry via Connect."""
     tenant = await forge_tenant(pool, sim.forge, sim.forge.mint_system_token(), secret='s' * 32)
     sim.forge.revoke_system_tokens()
+    # Past the warm-up after `installed`, within which a 401 is retried (tests/e2e/test_forge_warmup.py).
+    await pool.execute("UPDATE forge_installations SET created_at = now() - interval '1 hour'")
     async with httpx.AsyncClient() as http:
         jira = JiraClient(http, credentials=tenant_credentials('rulequeue', pool, CIPHER), timeout=5)
         with pytest.raises(PermanentJiraError) as refused:
