@@ -92,11 +92,23 @@ async def snapshot_keys(settings: Settings) -> list[bytes]:
 
 
 @contextlib.asynccontextmanager
-async def running_system(schema: str, *, install: bool = True, **overrides: Any) -> AsyncIterator[System]:
+async def running_system(
+    schema: str, *, install: bool = True, forge: bool = False, **overrides: Any
+) -> AsyncIterator[System]:
+    """Producer and simulator; ``install`` installs the Connect app. With ``forge``, Forge is
+    configured too (the simulator's JWKS, its REST API as the apiBaseUrl); the site's Forge sends
+    nothing until :func:`install_forge` installs the Forge app."""
     sim = JiraSimulator()
     async with sim.running():
         port = free_port()
         overrides.setdefault('connect_install_keys_url', sim.install_keys_url)
+        if forge:
+            sim.forge.api_base_override = sim.base_url
+            overrides = {
+                **sim.forge.settings_overrides(sim.base_url),
+                'forge_test_api_base_url': sim.base_url,
+                **overrides,
+            }
         settings = make_settings(schema, app_base_url=f'http://127.0.0.1:{port}', **overrides)
         pool = await create_pool(settings.database_url, schema=schema)
         await migrate(pool, schema=schema)
@@ -111,3 +123,12 @@ async def running_system(schema: str, *, install: bool = True, **overrides: Any)
                 yield system
         finally:
             await pool.close()
+
+
+async def install_forge(system: System) -> None:
+    """The site's admin installs the Forge app: from now on Forge calls the producer, first its
+    lifecycle route (204)."""
+    system.sim.forge_events.app_url = system.url
+    answer = await system.sim.forge_events.lifecycle('installed')
+    assert answer is not None
+    assert answer.status_code == 204, answer.text

@@ -21,15 +21,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from producer.app import create_app
-from rulequeue.serve import free_port, serve_in_background
-from rulequeue.simulator import ALICE, JiraSimulator
+from rulequeue.simulator import ALICE
 from rulequeue.simulator.calls import RecordedCall
 from rulequeue.simulator.forge_events import EVENTS_PATH
-from rulequeue.store.db import create_pool, migrate
-from tests.conftest import make_settings
 from tests.e2e.test_pipeline import ALL_FAIL, ASSIGN_ON_PROGRESS, BROKEN_TRANSITION, TRIAGE
-from tests.harness import System, redis_keys, snapshot_keys
+from tests.harness import System, install_forge, redis_keys, running_system, snapshot_keys
 from worker.retention import purge_uninstalled
 
 GREET = {
@@ -76,41 +72,15 @@ async def forge_site(schema: str, *, connect: bool = False, **overrides: Any) ->
     """Producer + simulator, Forge configured so that FITs name the simulator's REST API.
 
     ``connect`` installs the Connect app first (a site migrating to Forge). The Forge side
-    sends nothing until a test sets ``sim.forge_events.app_url`` (the Forge app installed).
+    sends nothing until :func:`install_forge` (the Forge app installed).
     """
-    sim = JiraSimulator()
-    async with sim.running():
-        sim.forge.api_base_override = sim.base_url
-        port = free_port()
-        values = {
-            'connect_install_keys_url': sim.install_keys_url,
-            'forge_test_api_base_url': sim.base_url,
-            **sim.forge.settings_overrides(sim.base_url),
-        }
-        settings = make_settings(schema, app_base_url=f'http://127.0.0.1:{port}', **{**values, **overrides})
-        pool = await create_pool(settings.database_url, schema=schema)
-        await migrate(pool, schema=schema)
-        try:
-            async with (
-                serve_in_background(create_app(settings), port=port) as url,
-                httpx.AsyncClient(timeout=10) as http,
-            ):
-                system = System(settings, sim, url, http, pool)
-                if connect:
-                    await sim.install(url + '/atlassian-connect.json')
-                    cloud_id = await pool.fetchval('SELECT cloud_id FROM tenants WHERE client_key = $1', sim.client_key)
-                    assert cloud_id == sim.forge.cloud_id  # one site: its Forge side is linked by cloudId
-                yield system
-        finally:
-            await pool.close()
-
-
-async def install_forge(system: System) -> None:
-    """The admin installs the Forge app: Forge calls the lifecycle route, then sends events."""
-    system.sim.forge_events.app_url = system.url
-    answer = await system.sim.forge_events.lifecycle('installed')
-    assert answer is not None
-    assert answer.status_code == 204
+    async with running_system(schema, install=connect, forge=True, **overrides) as system:
+        if connect:
+            cloud_id = await system.pool.fetchval(
+                'SELECT cloud_id FROM tenants WHERE client_key = $1', system.sim.client_key
+            )
+            assert cloud_id == system.sim.forge.cloud_id  # one site: its Forge side is linked by cloudId
+        yield system
 
 
 async def forge_api(system: System, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -9,42 +9,20 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 
-from producer.app import create_app
-from rulequeue.serve import free_port, serve_in_background
-from rulequeue.simulator import ALICE, BOB, JiraSimulator
+from rulequeue.simulator import ALICE, BOB
 from rulequeue.store import rules
-from rulequeue.store.db import create_pool, migrate
 from schemas.rules import Rule
-from tests.conftest import make_settings
-from tests.harness import System, snapshot_keys
+from tests.harness import System, install_forge, running_system, snapshot_keys
 
 
 @contextlib.asynccontextmanager
 async def forge_only_site(schema: str) -> AsyncIterator[System]:
-    """Producer + simulator, the site on Forge only (no Connect app), Forge's sender installed."""
-    sim = JiraSimulator()
-    async with sim.running():
-        port = free_port()
-        forge = {**sim.forge.settings_overrides(sim.base_url), 'forge_test_api_base_url': sim.base_url}
-        settings = make_settings(schema, app_base_url=f'http://127.0.0.1:{port}', **forge)
-        sim.forge.api_base_override = sim.base_url
-        pool = await create_pool(settings.database_url, schema=schema)
-        await migrate(pool, schema=schema)
-        try:
-            async with (
-                serve_in_background(create_app(settings), port=port) as url,
-                httpx.AsyncClient(timeout=10) as http,
-            ):
-                sim.forge_events.app_url = url
-                answer = await sim.forge_events.lifecycle('installed')
-                assert answer is not None
-                assert answer.status_code == 204
-                yield System(settings, sim, url, http, pool)
-        finally:
-            await pool.close()
+    """Producer + simulator, the site on Forge only (no Connect app), the Forge app installed."""
+    async with running_system(schema, install=False, forge=True) as system:
+        await install_forge(system)
+        yield system
 
 
 async def _add_rule(system: System, trigger: dict[str, Any], *actions: dict[str, Any]) -> None:
