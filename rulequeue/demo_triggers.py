@@ -70,7 +70,7 @@ async def scheduled_tick(sim: JiraSimulator, settings: Settings, pool: Pool, cro
     a search that meets one fails the tick, recorded as such, as it would in production.
     """
     from worker.credentials import tenant_credentials
-    from worker.execute import WorkerDeps
+    from worker.deps import WorkerDeps
     from worker.jira import JiraClient
     from worker.scheduled import run_due
 

@@ -2,76 +2,34 @@
 
 Knows nothing of arq: it returns a summary, or raises :class:`RetryLater` when a transient
 failure should be retried after a delay. Terminal outcomes (success, permanent failure,
-retries exhausted) always end in :func:`worker.state.finish`, which purges the snapshot.
+retries exhausted) always end in :func:`worker.endings.finish`, which purges the snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
 
-import asyncpg
 import structlog
 from arq.connections import ArqRedis
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from rulequeue import constants, snapshots
-from rulequeue.crypto import Cipher, DecryptionError
+from rulequeue.crypto import DecryptionError
 from rulequeue.errors import JiraError, TransientJiraError
-from rulequeue.settings import Settings
-from rulequeue.store import audit, dead_letters, deliveries, tenants
-from rulequeue.store.db import Pool
+from rulequeue.store import audit, deliveries, tenants
 from rulequeue.store.tenants import Tenant
-from schemas.audit import ActionResult, AuditStatus
+from schemas.audit import ActionResult
 from schemas.events import WebhookEvent
 from schemas.jobs import ExecutionJob
-from schemas.rules import StoredRule
-from worker import app_cause, explain, licensing, limits, ordering, state
+from worker import app_cause, endings, explain, licensing, limits, ordering, state
 from worker.actions import Target
 from worker.current_issue import with_current_issue
+from worker.deps import DATABASE_ERRORS, RetryLater, Summary, WorkerDeps
 from worker.flow import Flow, derived_candidates, is_derived
-from worker.jira import JiraClient
-from worker.retry import backoff
 from worker.rule_run import RuleRun, run_rule
-from worker.web_request import WebRequester
 
 log = structlog.get_logger('rulequeue.worker')
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
-
-
-@dataclass(frozen=True)
-class WorkerDeps:
-    settings: Settings
-    redis: Redis
-    pool: Pool
-    cipher: Cipher
-    jira: JiraClient
-    web: WebRequester | None = None  # the web_request action's guarded client
-
-
-class RetryLater(Exception):
-    """Run the execution again after ``defer`` seconds: a transient failure, or a wait."""
-
-    def __init__(self, defer: float, reason: str, *, waiting: bool = False) -> None:
-        super().__init__(reason)
-        self.defer = defer
-        self.reason = reason
-        self.waiting = waiting
-
-
-@dataclass
-class Summary:
-    outcome: str
-    rules_matched: int = 0
-    statuses: list[str] = field(default_factory=list)
-    attempts: int = 1
-
-    @property
-    def dead_lettered(self) -> bool:
-        """Whether a dead letter was recorded (giving up with no rule left to fail records none)."""
-        return self.outcome == 'retries-exhausted' or (self.outcome == 'dead-lettered' and bool(self.statuses))
 
 
 async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> Summary:
@@ -110,20 +68,20 @@ async def execute(deps: WorkerDeps, job: ExecutionJob, *, job_try: int = 1) -> S
 
 async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary:
     if await state.is_done(deps.redis, job):
-        await _finish(deps, job, 'done')
+        await endings.finish(deps, job, 'done')
         return Summary('already-done')
     give_up = await _give_up_reason(deps, job, job_try)
     try:
         tenant = await tenants.get_tenant(deps.pool, deps.cipher, job.client_key)
     except DATABASE_ERRORS as exc:
-        return await _database_down(deps, job, exc)
+        return await endings.database_down(deps, job, exc)
     if tenant is None or tenant.state != 'installed':
         # Uninstalled or disabled: the tenant's rules are paused; the event is dropped.
-        await _finish(deps, job, 'tenant-inactive')
+        await endings.finish(deps, job, 'tenant-inactive')
         return Summary('tenant-inactive')
     event = await _load_event(deps, job)
     if event is None:
-        await _finish(deps, job, 'snapshot-missing')
+        await endings.finish(deps, job, 'snapshot-missing')
         return Summary('snapshot-missing')
     if job.fetch_issue:
         fresh = await _current(deps, job, tenant, event)
@@ -133,7 +91,7 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
     try:
         return await _run_rules(deps, job, tenant, event, job_try, give_up)
     except DATABASE_ERRORS as exc:
-        return await _database_down(deps, job, exc)
+        return await endings.database_down(deps, job, exc)
 
 
 async def _current(
@@ -144,48 +102,19 @@ async def _current(
     try:
         fresh = await with_current_issue(deps.jira, tenant, event)
     except TransientJiraError as exc:
-        retry = await _transient(deps, job, str(exc), exc.retry_after)
+        retry = await endings.transient(deps, job, str(exc), exc.retry_after)
         if retry is not None:
             raise retry from None
-        return await _unreadable(deps, job, event, str(exc))
+        return await endings.unreadable(deps, job, event, str(exc))
     except (JiraError, ValidationError) as exc:
         log.warning('issue unreadable', error=type(exc).__name__, status=getattr(exc, 'status', None))
         fresh = None
     if fresh is None:
-        await _finish(deps, job, 'issue-unavailable')
+        await endings.finish(deps, job, 'issue-unavailable')
     elif not event.issue.key:  # admitted by id (a link or worklog event): the record gets its key
         with contextlib.suppress(*DATABASE_ERRORS):
             await deliveries.name_issue(deps.pool, job.client_key, job.delivery_id, fresh.issue.key)
     return fresh
-
-
-async def _unreadable(deps: WorkerDeps, job: ExecutionJob, event: WebhookEvent, reason: str) -> Summary:
-    """Out of attempts before the issue could be read: a dead letter (no audit row: no rule ran)."""
-    attempts = await state.attempts_so_far(deps.redis, job)
-    with contextlib.suppress(*DATABASE_ERRORS):
-        await dead_letters.record(
-            deps.pool,
-            client_key=job.client_key,
-            delivery_id=job.delivery_id,
-            execution_id=job.execution_id,
-            event=event,
-            rule_ids=list(job.rule_ids or ()),
-            error=f'gave up after {attempts} attempts: {reason}',
-            attempts=attempts,
-        )
-    await _finish(deps, job, 'retries-exhausted')
-    return Summary('retries-exhausted', 0, ['FAILURE'], attempts)
-
-
-async def _database_down(deps: WorkerDeps, job: ExecutionJob, exc: Exception) -> Summary:
-    """Postgres is unreachable: retry within the budget, then give up and purge."""
-    reason = f'database unavailable: {type(exc).__name__}'
-    retry = await _transient(deps, job, reason, None)
-    if retry is not None:
-        raise retry from None
-    log.error('execution abandoned', reason=reason)
-    await _finish(deps, job, 'abandoned')
-    return Summary('abandoned')
 
 
 async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | None:
@@ -195,21 +124,6 @@ async def _load_event(deps: WorkerDeps, job: ExecutionJob) -> WebhookEvent | Non
     except (DecryptionError, ValidationError, ValueError) as exc:
         log.error('snapshot unreadable', error=type(exc).__name__)
         return None
-
-
-async def _finish(
-    deps: WorkerDeps, job: ExecutionJob, outcome: str, explainer: explain.Explainer | None = None
-) -> None:
-    """End the execution: its evaluation and delivery record first (best effort), then the purge in Redis.
-
-    If Postgres is down at this moment the record stays 'accepted'; the reconciler later
-    finds the done marker and closes it.
-    """
-    with contextlib.suppress(*DATABASE_ERRORS):
-        if explainer is not None:
-            await explainer.record(deps.pool, job)
-        await deliveries.finished(deps.pool, job.client_key, job.delivery_id, outcome)
-    await state.finish(deps.redis, job, outcome)
 
 
 async def _give_up_reason(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> str | None:
@@ -244,7 +158,7 @@ async def _run_rules(
         # Before the loop check below, which may ask Jira who our app user is: no Jira call.
         attempt = await state.attempts_so_far(deps.redis, job) + 1
         skipped = await licensing.record_unlicensed(deps.pool, job, tenant, event, candidates, attempt)
-        await _finish(deps, job, 'unlicensed', explainer)
+        await endings.finish(deps, job, 'unlicensed', explainer)
         return Summary('unlicensed', len(skipped), skipped, attempt)
     # Asked for every candidate: rules without allow_rule_trigger skip our own events, the
     # others carry the loop-detection chain on (worker.limits).
@@ -266,10 +180,10 @@ async def _run_rules(
         await state.save_progress(deps.redis, job, field_name, result)
 
     if give_up is not None and pending:
-        await _exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up, explainer)
+        await endings.exhausted(deps, job, event, RuleRun(pending[0]), pending[1:], attempt, give_up, explainer)
         return Summary('dead-lettered', len(candidates), ['FAILURE'] * len(pending), attempt)
     if give_up is not None:
-        await _finish(deps, job, 'dead-lettered', explainer)
+        await endings.finish(deps, job, 'dead-lettered', explainer)
         return Summary('dead-lettered', len(candidates), [], attempt)
     depth = 0
     if pending:  # over Forge, the trace names the very execution whose call caused the event
@@ -291,10 +205,10 @@ async def _run_rules(
         try:
             await run_rule(run, event, target, progress, save, flow=flow)
         except TransientJiraError as exc:
-            retry = await _transient(deps, job, str(exc), exc.retry_after)
+            retry = await endings.transient(deps, job, str(exc), exc.retry_after)
             if retry is not None:
                 raise retry from None
-            await _exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc), explainer)
+            await endings.exhausted(deps, job, event, run, pending[position + 1 :], attempt, str(exc), explainer)
             return Summary('retries-exhausted', len(candidates), [*statuses, 'FAILURE'], attempt)
         if run.suspended:
             continue  # reached a delay: the continuation writes the rule's one audit row (worker.delays)
@@ -302,52 +216,8 @@ async def _run_rules(
             continue  # its trigger's jql filter did not match: like any trigger mismatch, no audit row
         await audit.record(deps.pool, run.entry(job, event, attempt))
         statuses.append(run.status().value)
-    await _finish(deps, job, 'done', explainer)
+    await endings.finish(deps, job, 'done', explainer)
     return Summary('done', len(candidates), statuses, attempt)
-
-
-async def _transient(deps: WorkerDeps, job: ExecutionJob, reason: str, retry_after: float | None) -> RetryLater | None:
-    """Count a failed attempt; a RetryLater while within budget, None once it is spent."""
-    attempts = await state.count_failed_attempt(deps.redis, job)
-    if attempts >= deps.settings.max_attempts:
-        return None
-    defer = backoff(
-        attempts,
-        base=deps.settings.retry_base_seconds,
-        cap=deps.settings.retry_cap_seconds,
-        retry_after=retry_after,
-    )
-    return RetryLater(defer, reason)
-
-
-async def _exhausted(
-    deps: WorkerDeps,
-    job: ExecutionJob,
-    event: WebhookEvent,
-    run: RuleRun,
-    not_started: list[StoredRule],
-    attempts: int,
-    reason: str,
-    explainer: explain.Explainer | None = None,
-) -> None:
-    """Out of attempts: record the failure of this rule and of those never reached, then purge."""
-    run.messages.append(f'gave up after {attempts} attempts: {reason}')
-    status = AuditStatus.SOME_ERRORS if run.status() is AuditStatus.SOME_ERRORS else AuditStatus.FAILURE
-    await audit.record(deps.pool, run.entry(job, event, attempts, status))
-    for stored in not_started:
-        skipped = RuleRun(stored, messages=[f'not run: gave up after {attempts} attempts: {reason}'])
-        await audit.record(deps.pool, skipped.entry(job, event, attempts, AuditStatus.FAILURE))
-    await dead_letters.record(
-        deps.pool,
-        client_key=job.client_key,
-        delivery_id=job.delivery_id,
-        execution_id=job.execution_id,
-        event=event,
-        rule_ids=[run.stored.id, *(s.id for s in not_started)],
-        error=reason,
-        attempts=attempts,
-    )
-    await _finish(deps, job, 'retries-exhausted', explainer)
 
 
 async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, event: WebhookEvent) -> bool:
@@ -362,7 +232,7 @@ async def _caused_by_app(deps: WorkerDeps, job: ExecutionJob, tenant: Tenant, ev
         try:
             myself = await deps.jira.request(tenant, 'GET', '/rest/api/2/myself')
         except TransientJiraError as exc:
-            retry = await _transient(deps, job, str(exc), exc.retry_after)
+            retry = await endings.transient(deps, job, str(exc), exc.retry_after)
             if retry is not None:
                 raise retry from None
             return True  # cannot tell which app: assume ours rather than risk a loop

@@ -14,7 +14,8 @@ from arq import Retry
 from rulequeue.metrics import WorkerMetrics
 from rulequeue.worker_health import WorkerHealth
 from schemas.jobs import ExecutionJob
-from worker.execute import RetryLater, WorkerDeps, execute
+from worker.deps import RetryLater, WorkerDeps
+from worker.execute import execute
 
 
 async def run_execution(ctx: dict[str, Any], payload: dict[str, Any]) -> None:

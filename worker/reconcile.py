@@ -24,7 +24,7 @@ from rulequeue.store import deliveries, tenants
 from schemas.events import WebhookEvent
 from schemas.job_options import JobOptions
 from worker import readmission
-from worker.execute import WorkerDeps
+from worker.deps import WorkerDeps
 from worker.readmission import event_body
 
 __all__ = ['DEADLINE_SECONDS', 'event_body', 'reconcile', 'reconcile_job']

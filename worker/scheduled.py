@@ -41,7 +41,7 @@ from rulequeue.store.scheduled_rules import scheduled_rules
 from schemas.audit import AuditEntry, AuditStatus
 from schemas.events import WebhookEvent
 from schemas.rules import Scheduled, StoredRule
-from worker.execute import WorkerDeps
+from worker.deps import WorkerDeps
 from worker.issue_search import FoundIssue, search_issues
 
 log = structlog.get_logger('rulequeue.scheduler')

@@ -20,8 +20,8 @@ from rulequeue.settings import Settings, load_settings
 from rulequeue.store import web_hosts
 from rulequeue.store.db import Pool, create_pool
 from worker.credentials import tenant_credentials
+from worker.deps import WorkerDeps
 from worker.egress import GuardedTransport
-from worker.execute import WorkerDeps
 from worker.jira import JiraClient
 from worker.jobs import run_execution
 from worker.mailer import mail_job

@@ -16,7 +16,7 @@ from rulequeue import queue
 from rulequeue.crypto import Cipher
 from rulequeue.simulator import ALICE
 from tests.harness import System, running_system
-from worker.execute import WorkerDeps
+from worker.deps import WorkerDeps
 from worker.issue_search import search_issues
 from worker.jira import JiraClient
 from worker.scheduled import TickOutcome, run_due

@@ -18,7 +18,7 @@ from rulequeue.simulator import ALICE
 from tests.e2e.test_branch_delay import _bodies, _branch, _parent_with_subtasks, _rule
 from tests.e2e.test_manual_scheduled import LEAP_DAY, NINE, _manual, _run, _scheduled
 from tests.harness import System, snapshot_keys
-from worker.execute import WorkerDeps
+from worker.deps import WorkerDeps
 from worker.jira import JiraClient
 from worker.readmission import UNRECOVERABLE
 from worker.reconcile import reconcile

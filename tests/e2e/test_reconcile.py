@@ -9,7 +9,7 @@ from rulequeue.crypto import Cipher
 from rulequeue.simulator import ALICE
 from tests.e2e.test_pipeline import TRIAGE
 from tests.harness import System, snapshot_keys
-from worker.execute import WorkerDeps
+from worker.deps import WorkerDeps
 from worker.jira import JiraClient
 from worker.reconcile import reconcile
 
