@@ -50,8 +50,8 @@ def scopes_for(triggers: Iterable[str], actions: Iterable[str]) -> list[str]:
         scopes.add('read:jira-work')  # issue, comment, link and worklog events, re-reading the issue
     if set(actions) & WRITING_ACTIONS:
         scopes.add('write:jira-work')
-    if 'assign' in set(actions) or 'add_watcher' in set(actions):
-        scopes.add('read:jira-user')
+    if events_for(triggers) or 'manual' in set(triggers) or {'assign', 'add_watcher'} & set(actions):
+        scopes.add('read:jira-user')  # an event's or a manual run's actor ({{initiator}}), assignees, watchers
     return sorted(scopes)
 
 

@@ -190,7 +190,7 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
     # Imported here: search and relations import this module for Answer, Host and errors.
     from rulequeue.simulator import link_worklog, relations
     from rulequeue.simulator.search import search_v2, search_v3
-    from rulequeue.simulator.users import user_groups
+    from rulequeue.simulator.users import user, user_groups
 
     arguments = {name: values[-1] for name, values in parse_qs(query).items() if name in QUERY_PARAMETERS}
     routes: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
@@ -200,6 +200,7 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
         (re.compile(r'/rest/api/2/search'), {'GET': search_v2}),
         (re.compile(r'/rest/api/3/search/jql'), {'POST': search_v3}),
         (re.compile(r'/rest/api/2/user/groups'), {'GET': user_groups}),
+        (re.compile(r'/rest/api/2/user'), {'GET': user}),
     )
     for pattern, handlers in routes:
         match = pattern.fullmatch(path.rstrip('/') or '/')

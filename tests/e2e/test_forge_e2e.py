@@ -56,15 +56,6 @@ ANSWERED = {
     'actions': [{'type': 'edit', 'fields': {'labels': {'add': ['discussed']}}}],
 }
 MIGRATION_RULES = (GREET, PRIORITY, STARTED, ANSWERED)
-# A Forge event names its initiator by accountId only (``atlassianId``), so over Forge
-# ``{{initiator.displayName}}`` renders empty (reported, not fixed here): TRIAGE thanks by id.
-TRIAGE_BY_ID = {
-    **TRIAGE,
-    'actions': [
-        {'type': 'comment', 'body': 'Thanks {{initiator.accountId}}, {{issue.key}} is in triage.'},
-        *TRIAGE['actions'][1:],
-    ],
-}
 
 
 @contextlib.asynccontextmanager
@@ -160,7 +151,7 @@ async def test_a_forge_only_site_runs_its_rules_with_the_system_token(schema: st
         installation = await system.pool.fetchrow('SELECT client_key, state, system_token_enc FROM forge_installations')
         assert (installation['client_key'], installation['state']) == (forge_key, 'active')
         assert installation['system_token_enc'] is not None
-        for rule in (TRIAGE_BY_ID, ASSIGN_ON_PROGRESS, BROKEN_TRANSITION, ALL_FAIL):
+        for rule in (TRIAGE, ASSIGN_ON_PROGRESS, BROKEN_TRANSITION, ALL_FAIL):
             await forge_add_rule(system, rule)
         assert await system.pool.fetchval('SELECT count(*) FROM rules WHERE client_key = $1', forge_key) == 4
 
@@ -184,7 +175,8 @@ async def test_a_forge_only_site_runs_its_rules_with_the_system_token(schema: st
         assert (fields['status']['name'], fields['priority']['name']) == ('Triage', 'High')
         assert 'triage' in fields['labels']
         assert [c['body'] for c in sim.comments[bug['key']]] == [
-            f'Thanks {ALICE["accountId"]}, {bug["key"]} is in triage.'
+            # A Forge event names its initiator by account id only: the worker reads the user.
+            f'Thanks {ALICE["displayName"]}, {bug["key"]} is in triage.'
         ]
         assert (
             sim.issues[task['key']]['fields']['assignee']['accountId'] == ASSIGN_ON_PROGRESS['actions'][0]['account_id']

@@ -117,8 +117,10 @@ async def test_a_forge_execution_reads_the_issue_and_acts_with_the_system_token(
         await site.drain()
 
         assert [c['body'] for c in site.sim.comments[issue['key']]] == [f'Seen {issue["key"]} (High)']
-        read, comment = site.sim.calls
+        read, person, comment = site.sim.calls
         assert (read.method, read.path) == ('GET', f'/ex/jira/{site.sim.forge.cloud_id}/rest/api/2/issue/{issue["id"]}')
+        # The event named its actor by account id only: the worker reads the user ({{initiator}}).
+        assert (person.method, person.path) == ('GET', f'/ex/jira/{site.sim.forge.cloud_id}/rest/api/2/user')
         assert comment.method == 'POST'
         assert comment.path.endswith(f'/rest/api/2/issue/{issue["key"]}/comment')
         jti = jwt.decode(token, options={'verify_signature': False})['jti']
