@@ -83,7 +83,7 @@ async def _execute(deps: WorkerDeps, job: ExecutionJob, job_try: int) -> Summary
     if event is None:
         await endings.finish(deps, job, 'snapshot-missing')
         return Summary('snapshot-missing')
-    if job.fetch_issue:
+    if job.fetch_issue and job.licensed:  # an unlicensed event makes no Jira call, not even this read
         fresh = await _current(deps, job, tenant, event)
         if not isinstance(fresh, WebhookEvent):
             return fresh or Summary('issue-unavailable')

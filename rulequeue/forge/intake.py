@@ -183,6 +183,9 @@ async def _product(svc: ForgeServices, ctx: ForgeContext, client_key: str, parse
             event,
             json.dumps(body, separators=(',', ':')).encode(),
             claim_changes=True,
+            # Forge's signed app.license.active stands for Connect's lic=active (unlicensed:
+            # UNLICENSED audit rows, no Jira call; worker.licensing).
+            licensed=not svc.settings.licensing_enforced or ctx.license_active is True,
             # A deleted issue cannot be read back: its rules see Forge's partial issue.
             fetch_issue=parsed.event_type != DELETED,
             rule_ids=await rules.ids_with_triggers(svc.pool, client_key, parsed.triggers),

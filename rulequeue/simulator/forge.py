@@ -118,6 +118,8 @@ class ForgePlatform:
             ``<api_base_override>/ex/jira/<cloudId>`` as ``apiBaseUrl`` instead of
             ``https://api.atlassian.com/...``, so the app calls the simulator's Bearer REST API
             (accepted only with rulequeue's ``forge_test_api_base_url``).
+        license_active: ``app.license.active`` of minted FITs (a paid app in production has
+            the claim); None: no ``license`` claim, as for free and development apps.
     """
 
     def __init__(self, *, app_id: str | None = None, cloud_id: str | None = None) -> None:
@@ -131,6 +133,7 @@ class ForgePlatform:
         self.system_tokens: dict[str, float] = {}
         self._system_secret = secrets.token_bytes(32)
         self.api_base_override: str | None = None
+        self.license_active: bool | None = None
 
     def keys(self, realm: str = PRODUCTION) -> ForgeKeys:
         """The JWKS of ``'production'``, ``'staging'`` or ``'ic:<label>'`` (made on first use)."""
@@ -194,6 +197,8 @@ class ForgePlatform:
                 },
             },
         }
+        if self.license_active is not None:
+            claims['app']['license'] = {'active': self.license_active, 'type': 'commercial'}
         if realm.startswith('ic:'):
             claims['icLabel'] = realm[3:]
         return claims

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from rulequeue.store.db import Pool
 from schemas.jobs import ExecutionJob
-from tests.harness import running_system, snapshot_keys
+from tests.harness import System, install_forge, running_system, snapshot_keys
 from tests.smtp_server import LocalSmtp
 from worker.mailer import send_pending
 
@@ -114,3 +114,33 @@ def test_jobs_queued_before_licensing_run_as_licensed() -> None:
     old = {'execution_id': 'e', 'client_key': 'c', 'delivery_id': 'd', 'snapshot_key': 's', 'received_at': 1.0}
     assert ExecutionJob.model_validate(old).licensed is True
     assert ExecutionJob.model_validate({**old, 'licensed': False}).licensed is False
+
+
+async def test_over_forge_the_tokens_licence_claim_decides(schema: str, redis: aioredis.Redis) -> None:
+    """Forge signs the licence into every invocation token (app.license.active): no lic= needed."""
+    async with running_system(schema, install=False, forge=True, licensing_enforced=True) as system:
+        sim = system.sim
+        sim.forge.license_active = True
+        await install_forge(system)
+        fit = sim.forge.mint_invocation_token(claims={'principal': '557058:admin'})
+        added = await system.http.post(
+            system.url + '/api/rules', json=_rule('ada-1', None), headers={'Authorization': f'Bearer {fit}'}
+        )
+        assert added.status_code == 201, added.text
+        licensed, _ = await sim.create_issue(summary='licensed')
+        await system.drain()
+        sim.forge.license_active = False
+        calls_before = len(sim.calls)
+        unlicensed, _ = await sim.create_issue(summary='unlicensed')
+        await system.drain()
+
+        assert len(sim.calls) == calls_before  # not one Jira call for the unlicensed event
+        statuses = {
+            key: [e['status'] for e in await _audit_of(system, key)] for key in (licensed['key'], unlicensed['key'])
+        }
+        assert statuses == {licensed['key']: ['SUCCESS'], unlicensed['key']: ['UNLICENSED']}
+
+
+async def _audit_of(system: System, key: str) -> list[dict[str, object]]:
+    rows = await system.pool.fetch('SELECT status FROM audit_log WHERE issue_key = $1', key)
+    return [dict(r) for r in rows]
