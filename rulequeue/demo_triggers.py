@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from rulequeue import queue, schedule
-from rulequeue.crypto import Cipher
+from rulequeue import schedule
 from rulequeue.settings import Settings
 from rulequeue.simulator import JiraSimulator
 from rulequeue.simulator.catalog import JsonObject
@@ -69,9 +68,7 @@ async def scheduled_tick(sim: JiraSimulator, settings: Settings, pool: Pool, cro
     The 429s the demo asked of Jira are let run out first (the worker's retries consume them):
     a search that meets one fails the tick, recorded as such, as it would in production.
     """
-    from worker.credentials import tenant_credentials
-    from worker.deps import WorkerDeps
-    from worker.jira import JiraClient
+    from worker.deps import borrowed_deps
     from worker.scheduled import run_due
 
     for _ in range(FAULT_POLLS):
@@ -83,24 +80,8 @@ async def scheduled_tick(sim: JiraSimulator, settings: Settings, pool: Pool, cro
     tick = schedule.next_fire(cron, 'UTC', datetime.now(UTC))
     if tick is None:
         return []
-    redis = await queue.connect(settings)
-    cipher = Cipher(settings.secret_keys)
-    try:
-        async with httpx.AsyncClient() as http:
-            deps = WorkerDeps(
-                settings=settings,
-                redis=redis,
-                pool=pool,
-                cipher=cipher,
-                jira=JiraClient(
-                    http,
-                    timeout=settings.jira_timeout_seconds,
-                    credentials=tenant_credentials(settings.app_key, pool, cipher),
-                ),
-            )
-            runs = await run_due(deps, tick)
-    finally:
-        await redis.aclose()
+    async with borrowed_deps(settings, pool) as deps:
+        runs = await run_due(deps, tick)
     delivery_ids = [d for run in runs for d in run.delivery_ids]
     print(
         f'  scheduler tick {tick:%Y-%m-%d %H:%M} UTC: {len(runs)} scheduled rule(s), '

@@ -7,14 +7,19 @@ build and use them without the execution logic.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 
+from rulequeue import queue
 from rulequeue.crypto import Cipher
 from rulequeue.settings import Settings
 from rulequeue.store.db import Pool
+from worker.credentials import tenant_credentials
 from worker.jira import JiraClient
 from worker.web_request import WebRequester
 
@@ -53,3 +58,19 @@ class Summary:
     def dead_lettered(self) -> bool:
         """Whether a dead letter was recorded (giving up with no rule left to fail records none)."""
         return self.outcome == 'retries-exhausted' or (self.outcome == 'dead-lettered' and bool(self.statuses))
+
+
+@contextlib.asynccontextmanager
+async def borrowed_deps(settings: Settings, pool: Pool) -> AsyncIterator[WorkerDeps]:
+    """WorkerDeps around a Postgres pool the caller owns, for work done outside a worker process
+    (the demo's scheduler tick, tests calling the scheduler or the reconciler): its own Redis
+    connection and HTTP client, closed at the end; Jira called with both transports' credentials."""
+    redis = await queue.connect(settings)
+    cipher = Cipher(settings.secret_keys)
+    try:
+        async with httpx.AsyncClient() as http:
+            credentials = tenant_credentials(settings.app_key, pool, cipher)
+            jira = JiraClient(http, timeout=settings.jira_timeout_seconds, credentials=credentials)
+            yield WorkerDeps(settings=settings, redis=redis, pool=pool, cipher=cipher, jira=jira)
+    finally:
+        await redis.aclose()

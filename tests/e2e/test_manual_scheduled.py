@@ -5,20 +5,16 @@ a scheduled rule at a time, 1,000 issues per search)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 
-from rulequeue import queue
-from rulequeue.crypto import Cipher
 from rulequeue.simulator import ALICE
 from tests.harness import System, running_system
-from worker.deps import WorkerDeps
+from worker.deps import WorkerDeps, borrowed_deps
 from worker.issue_search import search_issues
-from worker.jira import JiraClient
 from worker.scheduled import TickOutcome, run_due
 
 SEARCH = '/rest/api/3/search/jql'
@@ -51,20 +47,8 @@ def _comments(system: System, key: str) -> list[str]:
     return [c['body'] for c in system.sim.comments.get(key, [])]
 
 
-@contextlib.asynccontextmanager
-async def _deps(system: System) -> AsyncIterator[WorkerDeps]:
-    redis = await queue.connect(system.settings)
-    try:
-        async with httpx.AsyncClient() as http:
-            yield WorkerDeps(
-                settings=system.settings,
-                redis=redis,
-                pool=system.pool,
-                cipher=Cipher(system.settings.secret_keys),
-                jira=JiraClient(http, app_key='rulequeue', timeout=5),
-            )
-    finally:
-        await redis.aclose()
+def _deps(system: System) -> contextlib.AbstractAsyncContextManager[WorkerDeps]:
+    return borrowed_deps(system.settings, system.pool)
 
 
 async def _issues(system: System, project: str, count: int, labels: tuple[str, ...] = ()) -> list[str]:

@@ -6,39 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
 
-import httpx
 import redis.asyncio as aioredis
 
 from producer.replay import replay
-from rulequeue import constants, queue
-from rulequeue.crypto import Cipher
+from rulequeue import constants
 from rulequeue.simulator import ALICE
 from tests.e2e.test_branch_delay import _bodies, _branch, _parent_with_subtasks, _rule
 from tests.e2e.test_manual_scheduled import LEAP_DAY, NINE, _manual, _run, _scheduled
 from tests.harness import System, snapshot_keys
-from worker.deps import WorkerDeps
-from worker.jira import JiraClient
+from worker.deps import WorkerDeps, borrowed_deps
 from worker.readmission import UNRECOVERABLE
 from worker.reconcile import reconcile
 from worker.scheduled import run_due
 
 
-@contextlib.asynccontextmanager
-async def _deps(system: System) -> AsyncIterator[WorkerDeps]:
-    redis = await queue.connect(system.settings)
-    try:
-        async with httpx.AsyncClient() as http:
-            yield WorkerDeps(
-                settings=system.settings,
-                redis=redis,
-                pool=system.pool,
-                cipher=Cipher(system.settings.secret_keys),
-                jira=JiraClient(http, app_key='rulequeue', timeout=5),
-            )
-    finally:
-        await redis.aclose()
+def _deps(system: System) -> contextlib.AbstractAsyncContextManager[WorkerDeps]:
+    return borrowed_deps(system.settings, system.pool)
 
 
 async def _reconcile(system: System) -> int:
