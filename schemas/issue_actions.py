@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_TEMPLATE_LENGTH = 10_000  # the bound of every template in a rule (schemas.rules)
+MAX_TEMPLATE_LENGTH = 10_000  # the bound of every template in a rule
 MAX_SUBTASKS = 50  # Automation for Jira's new sub-tasks per action
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.conditions import CompareCondition as CompareCondition
+from schemas.conditions import Condition as Condition
+from schemas.conditions import FieldCondition as FieldCondition
+from schemas.conditions import JqlCondition as JqlCondition
 from schemas.flow import BranchBlock, DelayAction, check_flow
 from schemas.issue_actions import (
+    MAX_TEMPLATE_LENGTH,
     AddWatcherAction,
     CreateIssueAction,
     CreateSubtasksAction,
@@ -35,13 +39,9 @@ from schemas.triggers import Manual as Manual
 from schemas.triggers import Scheduled as Scheduled
 from schemas.triggers import Trigger as Trigger
 from schemas.triggers import WorklogAdded as WorklogAdded
-from schemas.triggers import parsed_jql
-from schemas.user_condition import UserCondition
 
-MAX_TEMPLATE_LENGTH = 10_000
 # An ``if`` inside an ``if`` inside an ``if``, no deeper: deeper logic reads better as two rules.
 MAX_IF_DEPTH = 3
-MAX_PATTERN_LENGTH = 1000
 
 
 def unstorable_text(value: Any, path: str = '') -> str | None:
@@ -64,86 +64,6 @@ class Owner(Strict):
     name: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=320, pattern=r'^[^@\s]+@[^@\s]+$')
 
-
-# Conditions -------------------------------------------------------------------------------
-
-Op = Literal[
-    'equals',
-    'not_equals',
-    'in',
-    'not_in',
-    'contains',
-    'is_empty',
-    'is_not_empty',
-    'matches',
-    'greater_than',
-    'less_than',
-    'greater_than_or_equal',
-    'less_than_or_equal',
-]
-VALUELESS_OPS = frozenset({'is_empty', 'is_not_empty'})
-LIST_OPS = frozenset({'in', 'not_in'})
-# Compare numbers, or dates as instants (worker/compare.py); one value, never a list.
-ORDER_OPS = frozenset({'greater_than', 'less_than', 'greater_than_or_equal', 'less_than_or_equal'})
-
-
-# A template placeholder inside a compare pattern; the rendered value is escaped at run time.
-_PLACEHOLDER = regex.compile(r'\{\{.*?\}\}', flags=regex.DOTALL)
-
-
-def _check_value(op: str, value: Any, *, templated: bool = False) -> None:
-    if op in VALUELESS_OPS:
-        return
-    if value is None:
-        raise ValueError(f'op {op!r} needs a value')
-    if op in LIST_OPS and not isinstance(value, list):
-        raise ValueError(f'op {op!r} needs a list value')
-    if op in ORDER_OPS and (isinstance(value, list | bool)):
-        raise ValueError(f'op {op!r} needs one number or date')
-    if op == 'matches':
-        if not isinstance(value, str) or len(value) > MAX_PATTERN_LENGTH:
-            raise ValueError(f'op "matches" needs a regular expression of at most {MAX_PATTERN_LENGTH} characters')
-        try:
-            # {{...}} would read as regex's fuzzy-matching syntax; compile with a literal instead.
-            regex.compile(_PLACEHOLDER.sub('x', value) if templated else value)
-        except regex.error as exc:
-            raise ValueError(f'invalid regular expression: {exc}') from None
-
-
-class FieldCondition(Strict):
-    type: Literal['field']
-    field: str = Field(min_length=1, max_length=255)
-    op: Op
-    value: str | int | float | bool | list[str | int | float] | None = None
-
-    def model_post_init(self, __context: Any) -> None:
-        _check_value(self.op, self.value)
-
-
-class CompareCondition(Strict):
-    type: Literal['compare']
-    left: str = Field(max_length=MAX_TEMPLATE_LENGTH)
-    op: Op
-    right: str | list[str] | None = None
-
-    def model_post_init(self, __context: Any) -> None:
-        _check_value(self.op, self.right, templated=True)
-
-
-class JqlCondition(Strict):
-    """Holds when the issue matches the query: decided on the snapshot when it can be, else by a
-    signed Jira search ``key = X AND (…)`` (worker/jql_checks.py)."""
-
-    type: Literal['jql']
-    jql: str = Field(min_length=1)
-
-    @field_validator('jql')
-    @classmethod
-    def _valid_jql(cls, value: str) -> str:
-        return parsed_jql(value)
-
-
-Condition = Annotated[FieldCondition | CompareCondition | JqlCondition | UserCondition, Field(discriminator='type')]
 
 # Actions ----------------------------------------------------------------------------------
 
