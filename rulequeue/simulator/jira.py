@@ -5,30 +5,30 @@ from __future__ import annotations
 import contextlib
 import copy
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
 from rulequeue.serve import serve_in_background
-from rulequeue.simulator import catalog, events, forge_self
+from rulequeue.simulator import events, forge_self
 from rulequeue.simulator.app import build_app
 from rulequeue.simulator.appevents import AppEventSender
 from rulequeue.simulator.calls import Fault, FaultPlan, RecordedCall
-from rulequeue.simulator.catalog import ALICE, JsonObject
+from rulequeue.simulator.catalog import JsonObject
 from rulequeue.simulator.connect import AppRegistration, ConnectLink
-from rulequeue.simulator.edits import FieldErrors
 from rulequeue.simulator.forge import ForgePlatform
 from rulequeue.simulator.forge_events import ForgeSender
 from rulequeue.simulator.keys import InstallSigner
+from rulequeue.simulator.people import IssueChanges
 from rulequeue.simulator.people_links import LinksAndWorklogs
 from rulequeue.simulator.redelivery import Delivery, deliver
-from rulequeue.simulator.state import Change, SimulatorError, SiteState, friendly_edit
+from rulequeue.simulator.state import Change, SimulatorError, SiteState
 
 User = Mapping[str, Any]
 
 
-class JiraSimulator(LinksAndWorklogs):
+class JiraSimulator(IssueChanges, LinksAndWorklogs):
     """A Jira Cloud site served over real HTTP in the current event loop.
 
     It installs an app from its descriptor with a signed install, sends the webhooks Jira sends
@@ -288,66 +288,6 @@ class JiraSimulator(LinksAndWorklogs):
 
     async def _send_attempt(self, body: JsonObject, delivery_id: str, retry: int | None) -> httpx.Response:
         return await self.send_webhook(body, delivery_id=delivery_id, retry=retry)
-
-    # -- people changing issues in Jira -------------------------------------------------------
-
-    async def create_issue(
-        self,
-        project: str = 'PROJ',
-        issuetype: str = 'Bug',
-        summary: str = 'Something is broken',
-        priority: str = 'Medium',
-        labels: Sequence[str] = (),
-        assignee: str | User | None = None,
-        reporter: User = ALICE,
-        **extra_fields: Any,
-    ) -> tuple[JsonObject, list[httpx.Response]]:
-        """Create an issue as ``reporter``; returns the issue and the app's answers to the webhooks.
-
-        ``extra_fields`` take REST edit values or the short forms of :meth:`update_issue`.
-        """
-        changes = {'priority': priority, 'labels': list(labels), 'assignee': assignee, **extra_fields}
-        change = self.state.create(
-            project=project, issuetype=issuetype, summary=summary, reporter=reporter, changes=changes
-        )
-        return copy.deepcopy(change.issue), await self._deliver(change, reporter)
-
-    async def update_issue(self, key: str, changes: Mapping[str, Any], user: User = ALICE) -> list[httpx.Response]:
-        """Edit fields as ``user`` (``{'priority': 'High', 'labels': [...], 'customfield_10010': 'x'}``).
-
-        Short forms: a priority name, an assignee accountId, component names, and
-        ``labels={'add': [...], 'remove': [...]}``. Nothing is sent if nothing changed.
-        """
-        fields, update = friendly_edit(changes)
-        try:
-            change = self.state.edit(key, fields, update)
-        except FieldErrors as exc:
-            raise SimulatorError(f'invalid edit of {key}: {exc}') from None
-        return [] if change is None else await self._deliver(change, user)
-
-    async def transition_issue(self, key: str, status: str, user: User = ALICE) -> list[httpx.Response]:
-        """Move the issue to the status named ``status`` as ``user``."""
-        target = catalog.status_named(status)
-        if target is None:
-            raise SimulatorError(f'no status {status!r}; known: {", ".join(s.name for s in catalog.STATUSES)}')
-        return await self._deliver(self.state.transition(key, target), user)
-
-    async def assign_issue(self, key: str, account_id: str | None, user: User = ALICE) -> list[httpx.Response]:
-        """Assign the issue (None unassigns) as ``user``; nothing is sent if it was already so."""
-        try:
-            change = self.state.assign(key, account_id)
-        except FieldErrors as exc:
-            raise SimulatorError(f'cannot assign {key}: {exc}') from None
-        return [] if change is None else await self._deliver(change, user)
-
-    async def add_comment(self, key: str, body: str, user: User = ALICE) -> list[httpx.Response]:
-        """Comment as ``user``: sends ``comment_created`` and ``jira:issue_updated`` (issue_commented)."""
-        _, change = self.state.comment(key, body, user)
-        return await self._deliver(change, user)
-
-    async def delete_issue(self, key: str, user: User = ALICE) -> list[httpx.Response]:
-        """Delete the issue (and its comments) as ``user``."""
-        return await self._deliver(self.state.delete(key), user)
 
     # -- what the REST server needs (see app.Server) ------------------------------------------
 
