@@ -93,6 +93,15 @@ def fault_headers(fault: Fault) -> dict[str, str]:
         headers.update(
             {'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '0', 'RateLimit-Reason': 'jira-burst-based'}
         )
+        # The points-based quota's beta headers, sent beside them since March 2026 (FORGE.md 6).
+        headers.update(
+            {
+                'Beta-RateLimit-Policy': '"tenant-app-quota";q=65000;w=3600',
+                'Beta-RateLimit': '"tenant-app-quota";r=0;t=' + str(math.ceil(fault.retry_after or 1)),
+                'X-Beta-RateLimit-Reason': 'jira-quota-tenant-based',
+                'X-Beta-RateLimit-NearLimit': 'true',
+            }
+        )
     return headers
 
 
