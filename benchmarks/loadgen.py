@@ -47,6 +47,10 @@ class Spec:
     warmup: int = 0
     path: str = WEBHOOK_PATH
     host: str = '127.0.0.1'
+    # A JSON file {"ids": [...], "requests": [...]} of whole HTTP/1.1 requests built by the
+    # caller (e.g. Forge calls, whose tokens only the simulator's keys can sign); the first
+    # ``count`` are sent instead of signed Connect webhooks.
+    prebuilt: str | None = None
 
 
 @dataclass
@@ -59,6 +63,9 @@ class Result:
 
 
 def build_requests(spec: Spec) -> tuple[list[str], list[bytes]]:
+    if spec.prebuilt is not None:
+        loaded = json.loads(Path(spec.prebuilt).read_text())
+        return list(loaded['ids'][: spec.count]), [r.encode() for r in loaded['requests'][: spec.count]]
     ids, requests = [], []
     for i in range(spec.count):
         delivery = f'{spec.delivery_prefix}-{i:07d}'

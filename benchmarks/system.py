@@ -67,8 +67,23 @@ class Bench:
                 'WORKER_CONCURRENCY': str(s.worker_concurrency),
                 'LOG_FORMAT': s.log_format,
                 'LOG_LEVEL': s.log_level,
+                **self.forge_env,
             }
         )
+
+    @property
+    def forge_env(self) -> dict[str, str]:
+        """The Forge settings (the simulator's JWKS and REST API), when the bench has Forge on."""
+        s = self.settings
+        if not s.forge_app_ids:
+            return {}
+        return {
+            'FORGE_APP_IDS': ','.join(s.forge_app_ids),
+            'FORGE_JWKS_URL': s.forge_jwks_url,
+            'FORGE_STAGING_JWKS_URL': s.forge_staging_jwks_url,
+            **({'FORGE_IC_JWKS_TEMPLATE': s.forge_ic_jwks_template} if s.forge_ic_jwks_template else {}),
+            **({'FORGE_TEST_API_BASE_URL': s.forge_test_api_base_url} if s.forge_test_api_base_url else {}),
+        }
 
     @property
     def url(self) -> str:
@@ -171,8 +186,14 @@ class Bench:
 
 
 @contextlib.asynccontextmanager
-async def bench_system(*, issues: int = 0, concurrency: int = constants.DEFAULT_CONCURRENCY) -> AsyncIterator[Bench]:
-    """Schema, Redis db, simulator with ``issues`` issues, installed app and the benchmark rule."""
+async def bench_system(
+    *, issues: int = 0, concurrency: int = constants.DEFAULT_CONCURRENCY, forge: bool = False
+) -> AsyncIterator[Bench]:
+    """Schema, Redis db, simulator with ``issues`` issues, installed app and the benchmark rule.
+
+    With ``forge``, Forge is configured too (as tests/harness.py does): the simulator's JWKS
+    and its REST API as the tokens' apiBaseUrl. The Forge app is not installed.
+    """
     with common.redis_database() as redis_url, tempfile.TemporaryDirectory(prefix='rulequeue-bench-') as workdir:
         schema = common.new_schema_name()
         sim = JiraSimulator()
@@ -180,6 +201,13 @@ async def bench_system(*, issues: int = 0, concurrency: int = constants.DEFAULT_
             async with sim.running():
                 create_issues(sim, issues)
                 port = common.free_port()
+                forge_settings: dict[str, object] = {}
+                if forge:
+                    sim.forge.api_base_override = sim.base_url
+                    forge_settings = {
+                        **sim.forge.settings_overrides(sim.base_url),
+                        'forge_test_api_base_url': sim.base_url,
+                    }
                 settings = load_settings(
                     database_url=common.DATABASE_URL,
                     database_schema=schema,
@@ -193,6 +221,7 @@ async def bench_system(*, issues: int = 0, concurrency: int = constants.DEFAULT_
                     worker_concurrency=concurrency,
                     log_format='json',
                     log_level='info',
+                    **forge_settings,
                 )
                 pool = await create_pool(settings.database_url, schema=schema, max_size=4)
                 redis = aioredis.Redis.from_url(redis_url)
