@@ -10,8 +10,10 @@ that has a Connect tenant is linked to it by cloudId, so rules and audit history
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from pydantic import SecretStr
@@ -48,9 +50,23 @@ def token_expiry(token: str) -> datetime | None:
 
 
 async def record_invocation(pool: Pool, cipher: Cipher, ctx: ForgeContext) -> ForgeInstallation:
-    """Upsert the installation from a verified FIT; keep the system token with the later exp."""
+    """Upsert the installation from a verified FIT; keep the system token with the later exp.
+
+    Forge re-sends a cached token for hours, so most calls would change nothing: those are
+    answered from a read, without a write (and without the row lock every call of a busy
+    installation would otherwise queue on).
+    """
     token = ctx.system_token.get_secret_value() if ctx.system_token is not None else None
     expires = token_expiry(token) if token else None
+    current = await pool.fetchrow(
+        """
+        SELECT installation_id, cloud_id, app_id, api_base_url, client_key, state, token_expires_at
+        FROM forge_installations WHERE installation_id = $1
+        """,
+        ctx.installation_id,
+    )
+    if current is not None and _unchanged(dict(current), ctx.api_base_url, expires):
+        return ForgeInstallation(**dict(current))
     encrypted = (
         cipher.encrypt(token.encode(), purpose=TOKEN_PURPOSE, tenant=ctx.installation_id) if token and expires else None
     )
@@ -79,6 +95,17 @@ async def record_invocation(pool: Pool, cipher: Cipher, ctx: ForgeContext) -> Fo
     )
     assert row is not None  # INSERT ... RETURNING always returns the row
     return ForgeInstallation(**dict(row))
+
+
+def _unchanged(current: Mapping[str, Any], api_base_url: str, expires: datetime | None) -> bool:
+    """Whether the upsert would leave the row as it is (bar ``updated_at``)."""
+    stored = current['token_expires_at']
+    return (
+        current['state'] == 'active'
+        and current['client_key'] is not None
+        and current['api_base_url'] == api_base_url
+        and (expires is None or (stored is not None and stored >= expires))
+    )
 
 
 async def usable_token(

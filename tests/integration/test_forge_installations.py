@@ -107,3 +107,29 @@ async def test_installations_link_to_the_connect_tenant_of_the_same_site_and_sur
         (second, 'active'),
         (first, 'uninstalled'),
     ]
+
+
+async def test_a_call_that_changes_nothing_writes_nothing(pool: Pool) -> None:
+    """Forge re-sends its cached token on every call: those calls must not queue on the row."""
+    cipher = Cipher([SECRET_KEY])
+    installation = f'ari:cloud:ecosystem::installation/{uuid.uuid4()}'
+    first = _token(NOW + timedelta(hours=3), 'first')
+    await store.record_invocation(pool, cipher, _context(installation, first))
+    await pool.execute(
+        'INSERT INTO tenants (client_key, base_url, state, transport) '
+        "VALUES ('forge:x', 'https://x', 'installed', 'forge')"
+    )
+    await pool.execute("UPDATE forge_installations SET client_key = 'forge:x', updated_at = '2000-01-01'")
+
+    again = await store.record_invocation(pool, cipher, _context(installation, first))
+    assert again.token_expires_at == NOW + timedelta(hours=3)
+    assert again.client_key == 'forge:x'
+    written = await pool.fetchval('SELECT updated_at FROM forge_installations')
+    assert written == datetime(2000, 1, 1, tzinfo=UTC)  # read, not rewritten
+
+    later = _token(NOW + timedelta(hours=4), 'later')
+    await store.record_invocation(pool, cipher, _context(installation, later))
+    assert await pool.fetchval('SELECT updated_at FROM forge_installations') > datetime(2000, 1, 1, tzinfo=UTC)
+    token = await store.usable_token(pool, cipher, installation, now=NOW)
+    assert token is not None
+    assert token.get_secret_value() == later
