@@ -232,6 +232,20 @@ FORGE_EVENT_TTL_SECONDS = 30 * 60
 # when Forge is configured; as long as the Forge event key, for the same reason.
 CHANGE_KEY = KEY_PREFIX + ':change:{tenant}:{issue}:{change}'
 CHANGE_TTL_SECONDS = 30 * 60
+# Forge's reconciling sweep (worker/forge_sweep.py): every FORGE_SWEEP_MINUTES it searches the
+# changes of the last interval + FORGE_DELIVERY_DELAY_SECONDS (Forge queues events up to ~3 min,
+# FORGE.md 4) + the margin, and runs those older than the delay that no event claimed. The
+# window must stay within CHANGE_TTL_SECONDS, or a change claimed by its event would look
+# unclaimed again: hence the interval's maximum (20 + 3 + 2 min <= 30).
+DEFAULT_FORGE_SWEEP_MINUTES = 5
+MAX_FORGE_SWEEP_MINUTES = 20
+FORGE_DELIVERY_DELAY_SECONDS = 3 * 60
+FORGE_SWEEP_MARGIN_SECONDS = 2 * 60
+FORGE_SWEEP_TICK_KEY = KEY_PREFIX + ':forge:sweep:{tenant}:{tick}'
+FORGE_SWEEP_TICK_TTL_SECONDS = 24 * 3600
+# Issues and changelog pages one sweep of one tenant reads at most (the rest waits for later
+# sweeps while still in the window, and the log line says the search was over the limit).
+FORGE_SWEEP_MAX_CHANGELOG_PAGES = 5
 # Request header block the producer's HTTP server accepts (h11's default is 16 KB in all):
 # Forge asks remotes for >= 16 KB Authorization headers and FORGE.md 8.17 for 32 KB.
 MAX_REQUEST_HEADER_BYTES = 64 * 1024
@@ -291,6 +305,10 @@ def chain_execution_key(execution: str) -> str:
 
 def scheduled_tick_key(client_key: str, rule_id: str, tick: str) -> str:
     return SCHEDULED_TICK_KEY.format(tenant=tenant_ref(client_key), rule=digest(rule_id, 24), tick=tick)
+
+
+def forge_sweep_tick_key(client_key: str, tick: str) -> str:
+    return FORGE_SWEEP_TICK_KEY.format(tenant=tenant_ref(client_key), tick=tick)
 
 
 def scheduled_run_keys(client_key: str, rule_id: str) -> tuple[str, str]:

@@ -90,6 +90,7 @@ async def run_demo(events: int = 200, seed: int = 7, out: Any = None, transport:
             # The demo plays the scheduler's tick itself (demo_triggers.scheduled_tick): the worker's own
             # cron would also run the example scheduled rule if the demo ran across its real tick.
             scheduler_enabled=False,
+            forge_sweep_minutes=0,  # nothing the demo plays is older than the sweep's 3 minutes
             log_format='console',
             log_level='warning',
         )

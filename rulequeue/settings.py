@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     max_delay_seconds: int = Field(
         constants.DEFAULT_MAX_DELAY_SECONDS, ge=1, le=3600, description='the longest delay a rule may ask for'
     )
+    forge_sweep_minutes: int = Field(
+        constants.DEFAULT_FORGE_SWEEP_MINUTES,
+        ge=0,
+        le=constants.MAX_FORGE_SWEEP_MINUTES,
+        description="minutes between sweeps for Forge tenants' changes whose event never came; 0: off",
+    )
     scheduler_enabled: bool = Field(
         True,
         description="workers run scheduled rules' cron ticks; off for a process that drives ticks itself (the demo)",

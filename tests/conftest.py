@@ -102,6 +102,9 @@ def make_settings(schema: str, app_base_url: str = 'http://127.0.0.1:9', **overr
         # Tests call worker.scheduled.run_due on ticks they choose: a worker's real-time cron must
         # not add one when a test happens to run across a rule's tick.
         'scheduler_enabled': False,
+        # Likewise the Forge sweep (tests call worker.forge_sweep.run_sweep): a tick during a
+        # test's burst worker would add a search to the Jira calls the test counts.
+        'forge_sweep_minutes': 0,
         **overrides,
     }
     return load_settings(**values)

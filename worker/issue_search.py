@@ -11,7 +11,7 @@ limit, and :attr:`SearchResult.over_limit` tells the caller to record the run as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rulequeue import constants
@@ -26,6 +26,8 @@ SEARCH_PATH = '/rest/api/3/search/jql'
 class FoundIssue:
     id: str
     key: str
+    # The fields the search asked for besides the key (the Forge sweep's created/updated).
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,18 @@ def _found(item: Any) -> FoundIssue | None:
     issue_id, key = str(item.get('id') or ''), item.get('key')
     if not issue_id.isdigit() or not isinstance(key, str) or not key:
         return None
-    return FoundIssue(issue_id, key)
+    fields = item.get('fields')
+    return FoundIssue(issue_id, key, fields if isinstance(fields, Mapping) else {})
 
 
 async def search_issues(
-    jira: JiraClient, tenant: Tenant, jql: str, *, limit: int, page_size: int = constants.SEARCH_PAGE_SIZE
+    jira: JiraClient,
+    tenant: Tenant,
+    jql: str,
+    *,
+    limit: int,
+    page_size: int = constants.SEARCH_PAGE_SIZE,
+    fields: tuple[str, ...] = ('key',),
 ) -> SearchResult:
     """The issues ``jql`` finds, at most ``limit`` (in Jira's order), each once.
 
@@ -63,7 +72,8 @@ async def search_issues(
     found: dict[str, FoundIssue] = {}
     token: str | None = None
     while True:
-        body: dict[str, Any] = {'jql': jql, 'fields': ['key'], 'maxResults': min(page_size, limit + 1 - len(found))}
+        size = min(page_size, limit + 1 - len(found))
+        body: dict[str, Any] = {'jql': jql, 'fields': list(fields), 'maxResults': size}
         if token is not None:
             body['nextPageToken'] = token
         page = await jira.request(tenant, 'POST', SEARCH_PATH, json=body)

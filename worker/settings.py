@@ -22,6 +22,7 @@ from rulequeue.store.db import Pool, create_pool
 from worker.credentials import tenant_credentials
 from worker.deps import WorkerDeps
 from worker.egress import GuardedTransport
+from worker.forge_sweep import forge_sweep_job
 from worker.jira import JiraClient
 from worker.jobs import run_execution
 from worker.mailer import mail_job
@@ -90,13 +91,14 @@ def web_requester(settings: Settings, pool: Pool) -> WebRequester:
     return WebRequester(httpx.AsyncClient(transport=transport, trust_env=False), hosts_of)
 
 
-def _cron_jobs(timeout: int, *, scheduler: bool = True) -> list[CronJob]:
+def _cron_jobs(timeout: int, *, scheduler: bool = True, forge_sweep_minutes: int = 0) -> list[CronJob]:
     """Maintenance jobs, one run per slot across all workers (arq dedupes cron jobs by id).
 
     Every one has the execution timeout: arq keeps a killed worker's in-progress keys for the
     largest timeout it knows + 10 s, so a longer cron timeout would slow every takeover.
     ``scheduler`` off (SCHEDULER_ENABLED=false) leaves scheduled rules to whoever calls
     worker.scheduled.run_due itself: the demo and the tests, on ticks they choose.
+    ``forge_sweep_minutes`` (FORGE_SWEEP_MINUTES; 0: off) spaces Forge's reconciling sweep.
     """
 
     def every(function: Any, name: str, **when: Any) -> CronJob:
@@ -112,6 +114,10 @@ def _cron_jobs(timeout: int, *, scheduler: bool = True) -> list[CronJob]:
         every(retention_job, 'retention', hour=3, minute=10, second=0),
         every(uninstall_purge_job, 'uninstall-purge', hour=3, minute=20, second=0),
     ]
+    if forge_sweep_minutes:
+        # Changes whose Forge event never came (worker/forge_sweep.py), at second 40: not
+        # together with the scheduler's and reconciler's second 0.
+        jobs.append(every(forge_sweep_job, 'forge-sweep', minute=set(range(0, 60, forge_sweep_minutes)), second=40))
     return [job for job in jobs if scheduler or job.coroutine is not scheduled_job]
 
 
@@ -126,7 +132,11 @@ def build_worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any
                 max_tries=constants.ARQ_MAX_TRIES,
             )
         ],
-        'cron_jobs': _cron_jobs(settings.job_timeout_seconds, scheduler=settings.scheduler_enabled),
+        'cron_jobs': _cron_jobs(
+            settings.job_timeout_seconds,
+            scheduler=settings.scheduler_enabled,
+            forge_sweep_minutes=settings.forge_sweep_minutes,
+        ),
         'queue_name': constants.QUEUE_NAME,
         # arq keeps a job's in-progress key for the largest timeout on the worker + 10 s, and only
         # then lets another worker take over a killed one's job (arq #402): keep every timeout here.

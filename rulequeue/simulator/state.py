@@ -82,6 +82,8 @@ class SiteState:
         # Entity properties (issue key -> property key -> value) and watchers' account ids, by issue.
         self.properties: dict[str, dict[str, Any]] = {}
         self.watchers: dict[str, list[str]] = {}
+        # Issue id -> its changelog entries, oldest first (rulequeue/simulator/changelog.py).
+        self.changelogs: dict[str, list[JsonObject]] = {}
         self.users: dict[str, JsonObject] = {u['accountId']: u for u in (ALICE, BOB, app_user)}
         # Account id -> the names of its Jira groups (GET /rest/api/2/user/groups), set by tests.
         self.groups: dict[str, list[str]] = {}
