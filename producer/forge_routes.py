@@ -102,7 +102,7 @@ def _handler(route: ForgeRoute) -> Callable[[Request], Awaitable[Response]]:
             # Ids only: never the token, the system token or the body.
             structlog.contextvars.bind_contextvars(forge_jti=ctx.jti, installation_id=ctx.installation_id)
             parsed = await _parsed(request, deps) if route in _WITH_BODY else None
-            services = ForgeServices(deps.redis, deps.pool, deps.cipher, deps.settings)
+            services = ForgeServices(deps.redis, deps.pool, deps.cipher, deps.settings, deps.http)
             result = await receive(services, ctx, route, parsed)
         except Exception as exc:
             deps.metrics.webhook(_EVENT_LABEL[route], outcome_of(exc))

@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+import httpx
 import structlog
 from arq.connections import ArqRedis
 from pydantic import ValidationError
@@ -28,6 +30,7 @@ from pydantic import ValidationError
 from rulequeue import constants, snapshots, transport
 from rulequeue.crypto import Cipher
 from rulequeue.errors import ForgeEventRejected
+from rulequeue.forge import connect_alias
 from rulequeue.forge.events import ASSIGNED, DELETED, INSTALLED, ForgeEvent, LifecycleEvent, ProductEvent
 from rulequeue.forge.events import idempotency_key as event_idempotency_key
 from rulequeue.forge.fit import ForgeContext
@@ -68,6 +71,7 @@ class ForgeServices:
     pool: Pool
     cipher: Cipher
     settings: Settings
+    http: httpx.AsyncClient | None = None  # outbound calls (the Connect alias lookup)
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ async def receive(
         # preUninstall came: nothing of this installation runs, and its token is not taken
         # back, until a new `installed` (FORGE.md 9 case 36).
         return Received('ignored', detail='installation uninstalled')
-    client_key = await forge_tenants.resolve_tenant(svc.pool, ctx)
+    client_key = await forge_tenants.resolve_tenant(svc.pool, ctx, _alias_lookup(svc, ctx))
     await forge_installations.record_invocation(svc.pool, svc.cipher, ctx)
     await forge_tenants.link(svc.pool, ctx.installation_id, client_key)
     if route is ForgeRoute.REFRESH:
@@ -116,6 +120,18 @@ async def receive(
     except ForgeEventRejected as exc:
         unusable = Unusable(exc.reason, parsed.event_type, parsed.retry_count)
         return await _reject(svc, ctx, route, client_key, unusable)
+
+
+def _alias_lookup(svc: ForgeServices, ctx: ForgeContext) -> Callable[[], Awaitable[str | None]] | None:
+    """Asking Jira for the site's Connect clientKey (reserved property), if we can call out."""
+    http = svc.http
+    if http is None:
+        return None
+
+    async def lookup() -> str | None:
+        return await connect_alias.connect_client_key(http, ctx, svc.settings.app_key)
+
+    return lookup
 
 
 async def _reject(

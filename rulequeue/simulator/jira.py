@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from rulequeue.serve import serve_in_background
-from rulequeue.simulator import events, forge_self
+from rulequeue.simulator import changelog, events, forge_self
 from rulequeue.simulator.app import build_app
 from rulequeue.simulator.appevents import AppEventSender
 from rulequeue.simulator.calls import Fault, FaultPlan, RecordedCall
@@ -43,6 +43,8 @@ class JiraSimulator(IssueChanges, LinksAndWorklogs):
         delay_seconds: How long every REST answer is held back.
         emit_app_events: Whether the app's own changes come back as webhooks, as in real Jira
             (and as Forge events, ``selfGenerated``, once ``forge_events.app_url`` is set).
+        connect_property: Whether Jira names the site's Connect clientKey to the Forge app
+            (rulequeue.simulator.connect_property); off plays the time after Connect's end.
         last_webhook_body: The body of the last :meth:`send_webhook` delivery.
         last_delivery_id: Its ``X-Atlassian-Webhook-Identifier``.
         webhook_retry_delays: Seconds before each re-delivery of a webhook the app answered
@@ -78,6 +80,7 @@ class JiraSimulator(IssueChanges, LinksAndWorklogs):
         self.faults = FaultPlan()
         self.delay_seconds = 0.0
         self.emit_app_events = False
+        self.connect_property = True  # the reserved property naming the Connect clientKey (until EoS)
         self.last_webhook_body: JsonObject | None = None
         self.last_delivery_id: str | None = None
         self.webhook_retry_delays: tuple[float, ...] = ()
@@ -264,6 +267,7 @@ class JiraSimulator(IssueChanges, LinksAndWorklogs):
 
     async def _deliver(self, change: Change, user: User) -> list[httpx.Response]:
         """Send Forge's events (if a remote is registered), then the registered Connect webhooks."""
+        changelog.record(self.state, change, user)
         forge = await self.forge_events.send_change(change, self.state.actor(user))
         app = self._link.app
         if app is None or self._link.shared_secret is None:
@@ -298,9 +302,14 @@ class JiraSimulator(IssueChanges, LinksAndWorklogs):
     def addon_json(self, app_key: str) -> JsonObject | None:
         return self._link.addon_json(app_key)
 
+    def connect_client_key(self, app_key: str) -> str | None:
+        installed = self._link.addon_json(app_key) is not None
+        return self._link.client_key if installed and self.connect_property else None
+
     def app_changed(self, change: Change) -> None:
         """Send the webhooks for the app's own change in the background, if enabled; Forge's
         events for it too once a remote is registered (rulequeue.simulator.forge_self)."""
+        changelog.record(self.state, change, self.app_user)
         if self.emit_app_events and self._link.app is not None:
             self._app_events.schedule(events.bodies_for(change, self.state.actor(self.app_user)))
         if self.emit_app_events and self.forge_events.app_url is not None:

@@ -35,6 +35,9 @@ class Host(Protocol):
     def addon_json(self, app_key: str) -> JsonObject | None:
         """The app's entry in ``/rest/atlassian-connect/1/addons/{appKey}``, None if unknown."""
 
+    def connect_client_key(self, app_key: str) -> str | None:
+        """The site's Connect clientKey for the reserved app property, None if not served."""
+
 
 Handler = Callable[[Host, dict[str, str], Any], Answer]
 
@@ -188,7 +191,7 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
     Query parameters in QUERY_PARAMETERS reach handlers beside the path parameters.
     """
     # Imported here: search and relations import this module for Answer, Host and errors.
-    from rulequeue.simulator import link_worklog, relations
+    from rulequeue.simulator import changelog, connect_property, link_worklog, relations
     from rulequeue.simulator.search import search_v2, search_v3
     from rulequeue.simulator.users import user, user_groups
 
@@ -197,6 +200,8 @@ def dispatch(host: Host, method: str, path: str, body: Any, query: str = '') -> 
         *ROUTES,
         *relations.ROUTES,
         *link_worklog.ROUTES,
+        *connect_property.ROUTES,
+        *changelog.ROUTES,
         (re.compile(r'/rest/api/2/search'), {'GET': search_v2}),
         (re.compile(r'/rest/api/3/search/jql'), {'POST': search_v3}),
         (re.compile(r'/rest/api/2/user/groups'), {'GET': user_groups}),

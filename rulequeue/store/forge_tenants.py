@@ -9,6 +9,7 @@ whose events the tenant processes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from rulequeue.forge.fit import ForgeContext
@@ -32,12 +33,15 @@ async def installation_state(pool: Pool, installation_id: str) -> str | None:
     return state
 
 
-async def resolve_tenant(pool: Pool, ctx: ForgeContext) -> str:
+async def resolve_tenant(
+    pool: Pool, ctx: ForgeContext, connect_alias: Callable[[], Awaitable[str | None]] | None = None
+) -> str:
     """The client_key of the installation's tenant, made if the site has none yet.
 
-    An installation already linked keeps its tenant. Otherwise the site's tenant by cloudId,
-    a Connect tenant before a ``forge:`` one; otherwise a new ``forge:<cloudId>`` tenant,
-    installed and on the Forge transport (it has no Connect side).
+    An installation already linked keeps its tenant. Otherwise the Connect tenant Jira names
+    (``connect_alias``, rulequeue.forge.connect_alias), if we have it; otherwise the site's
+    tenant by cloudId, a Connect tenant before a ``forge:`` one; otherwise a new
+    ``forge:<cloudId>`` tenant, installed and on the Forge transport (it has no Connect side).
     """
     linked: str | None = await pool.fetchval(
         'SELECT client_key FROM forge_installations WHERE installation_id = $1 AND client_key IS NOT NULL',
@@ -45,6 +49,20 @@ async def resolve_tenant(pool: Pool, ctx: ForgeContext) -> str:
     )
     if linked is not None:
         return linked
+    # Only a Connect tenant that never told us its site's cloudId needs Jira to name it.
+    unplaced = await pool.fetchval(
+        "SELECT 1 FROM tenants WHERE cloud_id IS NULL AND state <> 'uninstalled' AND NOT starts_with(client_key, $1)",
+        FORGE_TENANT_PREFIX,
+    )
+    alias = await connect_alias() if connect_alias is not None and unplaced else None
+    if alias is not None and await pool.fetchval('SELECT 1 FROM tenants WHERE client_key = $1', alias):
+        # The Connect tenant learns its site's cloudId too, for later installations.
+        await pool.execute(
+            'UPDATE tenants SET cloud_id = $2, updated_at = now() WHERE client_key = $1 AND cloud_id IS NULL',
+            alias,
+            ctx.cloud_id,
+        )
+        return alias
     by_site: str | None = await pool.fetchval(
         f"""
         SELECT client_key FROM tenants WHERE lower(cloud_id) = $1
