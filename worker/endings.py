@@ -63,16 +63,8 @@ async def unreadable(deps: WorkerDeps, job: ExecutionJob, event: WebhookEvent, r
     """Out of attempts before the issue could be read: a dead letter (no audit row: no rule ran)."""
     attempts = await state.attempts_so_far(deps.redis, job)
     with contextlib.suppress(*DATABASE_ERRORS):
-        await dead_letters.record(
-            deps.pool,
-            client_key=job.client_key,
-            delivery_id=job.delivery_id,
-            execution_id=job.execution_id,
-            event=event,
-            rule_ids=list(job.rule_ids or ()),
-            error=f'gave up after {attempts} attempts: {reason}',
-            attempts=attempts,
-        )
+        rule_ids = list(job.rule_ids or ())
+        await _dead_letter(deps, job, event, rule_ids, f'gave up after {attempts} attempts: {reason}', attempts)
     await finish(deps, job, 'retries-exhausted')
     return Summary('retries-exhausted', 0, ['FAILURE'], attempts)
 
@@ -94,14 +86,20 @@ async def exhausted(
     for stored in not_started:
         skipped = RuleRun(stored, messages=[f'not run: gave up after {attempts} attempts: {reason}'])
         await audit.record(deps.pool, skipped.entry(job, event, attempts, AuditStatus.FAILURE))
+    await _dead_letter(deps, job, event, [run.stored.id, *(s.id for s in not_started)], reason, attempts)
+    await finish(deps, job, 'retries-exhausted', explainer)
+
+
+async def _dead_letter(
+    deps: WorkerDeps, job: ExecutionJob, event: WebhookEvent, rule_ids: list[str], error: str, attempts: int
+) -> None:
     await dead_letters.record(
         deps.pool,
         client_key=job.client_key,
         delivery_id=job.delivery_id,
         execution_id=job.execution_id,
         event=event,
-        rule_ids=[run.stored.id, *(s.id for s in not_started)],
-        error=reason,
+        rule_ids=rule_ids,
+        error=error,
         attempts=attempts,
     )
-    await finish(deps, job, 'retries-exhausted', explainer)
