@@ -121,7 +121,10 @@ async def report(
     for row in rows:
         for action in row['actions']:
             if action['status'] == 'SUCCESS':
-                wanted.update(WRITES_PER_ACTION[action['type']])
+                # One write per issue created (create_subtasks makes several); others write once.
+                times = len((action.get('changes') or {}).get('created') or [None])
+                for _ in range(times):
+                    wanted.update(WRITES_PER_ACTION[action['type']])
     received = Counter((c.method, endpoint_of(c.path)) for c in sim.calls if 200 <= c.status < 300)
     # A search is a read too, though it is a POST (the scheduled rule's search).
     writes = Counter({call: n for call, n in received.items() if call[0] != 'GET' and call[1] != 'search/jql'})

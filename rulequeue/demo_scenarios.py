@@ -40,6 +40,10 @@ BLOCKING = 'Note blocking links'
 WORK_LOGGED = 'Log work done'
 KICKOFF = 'Kick off sub-tasks'
 FOLLOW_UP = 'Follow up after a pause'
+BLOCKER = 'Escalate blockers'
+FEATURE = 'Plan a feature'
+RELEASE = 'Only release leads close releases'
+RELEASE_LEADS = 'release-leads'  # examples/rules/only-leads-close-releases.json: Alice is one, Bob is not
 OK, SKIP = 'SUCCESS', 'NO_ACTIONS_PERFORMED'
 
 
@@ -177,6 +181,32 @@ async def _plan_an_issue(sim: JiraSimulator) -> Responses:
     return (await _create(sim, 'PLAN', 'Task'))[1]
 
 
+async def _blocker_filed(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'SUP', 'Bug', priority='Highest'))[1]
+
+
+async def _support_question(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'SUP', 'Task'))[1]
+
+
+async def _feature_filed(sim: JiraSimulator) -> Responses:
+    return (await _create(sim, 'FEAT', 'Story'))[1]
+
+
+async def _close_release(sim: JiraSimulator, by: dict[str, Any]) -> Responses:
+    sim.state.groups[ALICE['accountId']] = [RELEASE_LEADS]
+    key, responses = await _create(sim, 'REL', 'Task')
+    return responses + await sim.transition_issue(key, 'Done', user=by)
+
+
+async def _lead_closes_release(sim: JiraSimulator) -> Responses:
+    return await _close_release(sim, ALICE)
+
+
+async def _other_closes_release(sim: JiraSimulator) -> Responses:
+    return await _close_release(sim, BOB)
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario('a bug is filed in PROJ', _bug_in_proj, ((TRIAGE, OK),)),
     Scenario('a task is filed in PROJ', _task_in_proj, ((TRIAGE, SKIP),)),
@@ -202,6 +232,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario('a plan with two sub-tasks is edited', _plan_with_subtasks, ((KICKOFF, OK),) * 3),
     # One audit row, written by the continuation after the delay.
     Scenario('an issue is planned', _plan_an_issue, ((FOLLOW_UP, OK),)),
+    # Either way one audit row: then creates, links and watches; else logs.
+    Scenario('a blocker is filed in SUP', _blocker_filed, ((BLOCKER, OK),)),
+    Scenario('a question is filed in SUP', _support_question, ((BLOCKER, OK),)),
+    Scenario('a feature is filed', _feature_filed, ((FEATURE, OK),)),
+    # Every move to Done is also cleaned up; the rule moving it back sends no webhook (app's own change).
+    Scenario('a release lead closes a release', _lead_closes_release, ((DONE, OK), (RELEASE, OK))),
+    Scenario('someone else closes a release', _other_closes_release, ((DONE, OK), (RELEASE, OK))),
 )
 
 
@@ -222,6 +259,13 @@ WRITES_PER_ACTION = {
     'log': (),
     'branch': (),  # each item's actions are in the item's own audit row
     'delay': (),
+    'if': (),  # the branch taken; its actions have entries of their own
+    'create_issue': (('POST', 'issue'),),
+    'create_subtasks': (('POST', 'issue'),),  # per sub-task: demo_report multiplies by the created count
+    'link_issues': (('POST', 'issueLink'),),
+    'add_watcher': (('POST', 'watchers'),),
+    'refetch': (),
+    'web_request': (),  # a call to the rule's URL, not to Jira
 }
 
 
