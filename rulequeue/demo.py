@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, retry_key_prefix
 
 from rulequeue import constants, demo_report, demo_triggers
 from rulequeue.demo_scenarios import STALE_CRON
@@ -192,10 +192,17 @@ async def _settled(redis: aioredis.Redis) -> None:
         due = await redis.zcount(constants.QUEUE_NAME, '-inf', time.time() * 1000)
         # Executions' job ids are digests; the worker's crons are named rulequeue:<cron>:<time>.
         running = [k async for k in redis.scan_iter(match=in_progress_key_prefix + '*') if b':' not in k[len(prefix) :]]
-        if not due and not running:
+        if not due and not running and not await _retrying(redis):
             return
         await asyncio.sleep(0.02)
     raise RuntimeError(f'executions did not settle within {DRAIN_TIMEOUT_SECONDS:.0f} s')
+
+
+async def _retrying(redis: aioredis.Redis) -> bool:
+    """Whether a queued job waits out a retry (after Jira's 429 + Retry-After): arq keeps its try
+    counter until it ends. A deferred continuation after a delay has none, and is not waited for."""
+    queued = await redis.zrange(constants.QUEUE_NAME, 0, -1)
+    return bool(queued) and await redis.exists(*(retry_key_prefix + job.decode() for job in queued)) > 0
 
 
 async def _wait_for_executions(redis: aioredis.Redis, client_key: str, delivery_ids: list[str]) -> None:
