@@ -17,16 +17,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from producer.app import create_app
 from rulequeue import constants
 from rulequeue.embedded import embedded_redis
 from rulequeue.forge.events import parse_event
-from rulequeue.serve import free_port, serve_in_background
-from rulequeue.simulator import JiraSimulator
-from rulequeue.store.db import create_pool, migrate
-from tests.conftest import make_settings
 from tests.e2e.test_pipeline import TRIAGE
-from tests.harness import System
+from tests.harness import System, running_system
 
 EVENTS = '/forge/events'
 UPDATED = 'avi:jira:updated:issue'
@@ -34,29 +29,10 @@ UPDATED = 'avi:jira:updated:issue'
 
 @contextlib.asynccontextmanager
 async def forge_system(schema: str, *, connect: bool = False, **overrides: Any) -> AsyncIterator[System]:
-    """Producer + simulator with Forge configured; ``connect`` also installs the Connect app."""
-    sim = JiraSimulator()
-    async with sim.running():
-        port = free_port()
-        values = {'connect_install_keys_url': sim.install_keys_url, **sim.forge.settings_overrides(sim.base_url)}
-        settings = make_settings(schema, app_base_url=f'http://127.0.0.1:{port}', **{**values, **overrides})
-        pool = await create_pool(settings.database_url, schema=schema)
-        await migrate(pool, schema=schema)
-        try:
-            async with (
-                serve_in_background(create_app(settings), port=port) as url,
-                httpx.AsyncClient(timeout=10) as http,
-            ):
-                system = System(settings, sim, url, http, pool)
-                if connect:
-                    await sim.install(url + '/atlassian-connect.json')
-                    # The site's Forge installation is on the same site as its Connect tenant.
-                    sim.forge.cloud_id = await pool.fetchval(
-                        'SELECT cloud_id FROM tenants WHERE client_key = $1', sim.client_key
-                    )
-                yield system
-        finally:
-            await pool.close()
+    """Producer + simulator with Forge configured; ``connect`` also installs the Connect app
+    (the site's Forge installation is then on the same site as its Connect tenant)."""
+    async with running_system(schema, install=connect, forge=True, **overrides) as system:
+        yield system
 
 
 def product_event(
