@@ -23,23 +23,16 @@ same snapshot shape and the worker cannot tell them apart.
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rulequeue.errors import ForgeEventRejected
 from schemas.events import ISSUE_LINK_CREATED, WORKLOG_CREATED
-from schemas.link_worklog import named_by_issue
+from schemas.link_worklog import JiraId, named_by_issue
 
 LINKED = 'avi:jira:created:issuelink'
 WORKLOGGED = 'avi:jira:created:worklog'
-
-
-def _id_text(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-ForgeId = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=64, pattern=r'^[0-9]+$')]
 
 
 class _Open(BaseModel):
@@ -47,22 +40,22 @@ class _Open(BaseModel):
 
 
 class ForgeLinkType(_Open):
-    id: ForgeId | None = None
+    id: JiraId | None = None
     name: str = Field(min_length=1, max_length=255)
     inward: str | None = Field(None, max_length=255)
     outward: str | None = Field(None, max_length=255)
 
 
 class ForgeIssueLink(_Open):
-    id: ForgeId
-    sourceIssueId: ForgeId
-    destinationIssueId: ForgeId
+    id: JiraId
+    sourceIssueId: JiraId
+    destinationIssueId: JiraId
     issueLinkType: ForgeLinkType
 
 
 class ForgeWorklog(_Open):
-    id: ForgeId
-    issueId: ForgeId
+    id: JiraId
+    issueId: JiraId
 
 
 class _RelationEvent(_Open):
