@@ -77,17 +77,23 @@ class Claim:
     key: str | None = None
 
 
-async def claim_change(redis: ArqRedis, client_key: str, event: WebhookEvent, transport: Transport) -> Claim:
-    """Claim ``event``'s change for ``transport`` (SET NX; the value is never overwritten)."""
+def change_key(client_key: str, event: WebhookEvent) -> str | None:
+    """The Redis key of ``event``'s change claim; None for an event that names no change."""
     change = change_of(event)
-    if change is None:
+    return None if change is None else constants.change_key(client_key, event.issue.id, change)
+
+
+async def claim_change(redis: ArqRedis, client_key: str, event: WebhookEvent, owner: str) -> Claim:
+    """Claim ``event``'s change for ``owner``: a transport, or the Forge sweep (SET NX; the value
+    is never overwritten)."""
+    key = change_key(client_key, event)
+    if key is None:
         return Claim(True)
-    key = constants.change_key(client_key, event.issue.id, change)
-    if await redis.set(key, transport, nx=True, ex=constants.CHANGE_TTL_SECONDS):
+    if await redis.set(key, owner, nx=True, ex=constants.CHANGE_TTL_SECONDS):
         return Claim(True, key)
-    owner = await redis.get(key)
+    holder = await redis.get(key)
     # Gone in between (expired): nobody else holds it now.
-    return Claim(owner is None or owner.decode() == transport)
+    return Claim(holder is None or holder.decode() == owner)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ async def admit_via(
     body: bytes,
     *,
     claim_changes: bool,
+    claim_as: str | None = None,
     licensed: bool = True,
     fetch_issue: bool = False,
     rule_ids: tuple[str, ...] | None = None,
@@ -116,6 +123,8 @@ async def admit_via(
     Args:
         claim_changes: Claim the change across transports (only worth its Redis write when
             Forge is configured at all).
+        claim_as: Whose claim it is, if not ``transport``'s (the Forge sweep's: a late event
+            of a swept change is then not run again).
     """
     if tenant.transport != transport:
         log.info(
@@ -125,7 +134,8 @@ async def admit_via(
             client_key=tenant.client_key,
         )
         return Admission(Outcome.IGNORED, 'inactive_transport')
-    claim = await claim_change(redis, tenant.client_key, event, transport) if claim_changes else Claim(True)
+    owner = claim_as or transport
+    claim = await claim_change(redis, tenant.client_key, event, owner) if claim_changes else Claim(True)
     if not claim.allowed:
         log.info(
             'transport decision',

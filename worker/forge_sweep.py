@@ -77,10 +77,13 @@ class TenantSweep:
 @dataclass(frozen=True)
 class _Change:
     issue: FoundIssue
-    change: str  # rulequeue.transport.change_of's name: 'created' or 'changelog:<id>'
     at: datetime
     body: dict[str, Any]
     triggers: tuple[str, ...]
+
+    @property
+    def event(self) -> WebhookEvent:
+        return WebhookEvent.model_validate(self.body)
 
 
 def window(minutes: int) -> timedelta:
@@ -138,11 +141,12 @@ async def sweep_tenant(deps: WorkerDeps, client_key: str, now: datetime) -> Tena
     result.outcome = SweepOutcome.RAN
     licensed = await _licensed(deps, client_key)
     for change in changes:
-        key = constants.change_key(client_key, change.issue.id, change.change)
-        if await deps.redis.exists(key):
+        event = change.event
+        key = transport.change_key(client_key, event)
+        if key is None or await deps.redis.exists(key):
             continue  # its event came (or an earlier sweep ran it)
         result.found += 1
-        delivery_id = await _admit(deps, tenant, change, key, licensed=licensed)
+        delivery_id = await _admit(deps, tenant, change, event, licensed=licensed)
         if delivery_id is not None:
             result.delivery_ids.append(delivery_id)
     log.info(
@@ -220,7 +224,7 @@ def _created(issue: FoundIssue, at: datetime) -> _Change:
     creator = issue.fields.get('creator')
     if isinstance(creator, dict) and creator.get('accountId'):
         body['user'] = creator
-    return _Change(issue, 'created', at, body, CREATED_TRIGGERS)
+    return _Change(issue, at, body, CREATED_TRIGGERS)
 
 
 def _updated(issue: FoundIssue, entry: dict[str, Any], at: datetime) -> _Change:
@@ -238,7 +242,7 @@ def _updated(issue: FoundIssue, entry: dict[str, Any], at: datetime) -> _Change:
     # The REST author (with accountType): an app's own change is recognised as on Connect.
     if isinstance(author, dict) and author.get('accountId'):
         body['user'] = author
-    return _Change(issue, f'changelog:{changelog_id}', at, body, UPDATED_TRIGGERS)
+    return _Change(issue, at, body, UPDATED_TRIGGERS)
 
 
 async def _licensed(deps: WorkerDeps, client_key: str) -> bool:
@@ -251,32 +255,28 @@ async def _licensed(deps: WorkerDeps, client_key: str) -> bool:
     return latest is True
 
 
-async def _admit(deps: WorkerDeps, tenant: Tenant, change: _Change, key: str, *, licensed: bool) -> str | None:
-    """Claim the change and admit it; None if there is nothing to run or it was claimed meanwhile."""
+async def _admit(
+    deps: WorkerDeps, tenant: Tenant, change: _Change, event: WebhookEvent, *, licensed: bool
+) -> str | None:
+    """Claim the change (as the sweep) and admit it; None if nothing would run or its event came meanwhile."""
     rule_ids = await rules.ids_with_triggers(deps.pool, tenant.client_key, change.triggers)
     if not rule_ids:
         return None
-    if not await deps.redis.set(key, OWNER, nx=True, ex=constants.CHANGE_TTL_SECONDS):
-        return None  # its event came just now
-    delivery_id = f'{DELIVERY_PREFIX}{change.issue.id}:{change.change}'
-    event = WebhookEvent.model_validate(change.body)
+    delivery_id = f'{DELIVERY_PREFIX}{change.issue.id}:{transport.change_of(event)}'
     redis: ArqRedis = deps.redis  # type: ignore[assignment]  # arq gives workers an ArqRedis
-    try:
-        admission = await transport.admit_via(
-            transport.FORGE,
-            redis,
-            deps.pool,
-            deps.cipher,
-            tenant,
-            delivery_id,
-            event,
-            json.dumps(change.body, separators=(',', ':')).encode(),
-            claim_changes=False,  # claimed above, under the sweep's name
-            licensed=licensed,
-            fetch_issue=True,
-            rule_ids=rule_ids,
-        )
-    except BaseException:
-        await deps.redis.delete(key)
-        raise
+    admission = await transport.admit_via(
+        transport.FORGE,
+        redis,
+        deps.pool,
+        deps.cipher,
+        tenant,
+        delivery_id,
+        event,
+        json.dumps(change.body, separators=(',', ':')).encode(),
+        claim_changes=True,
+        claim_as=OWNER,
+        licensed=licensed,
+        fetch_issue=True,
+        rule_ids=rule_ids,
+    )
     return delivery_id if admission.outcome is Outcome.ACCEPTED else None
