@@ -140,7 +140,9 @@ async def tokens_in_clear(system: System) -> list[str]:
     return found
 
 
-async def test_a_forge_only_site_runs_its_rules_with_the_system_token(schema: str, redis: aioredis.Redis) -> None:
+async def test_a_forge_only_site_runs_its_rules_with_the_system_token(
+    schema: str, redis: aioredis.Redis, capfd: pytest.CaptureFixture[str]
+) -> None:
     async with forge_site(schema) as system:
         sim = system.sim
         await install_forge(system)
@@ -215,6 +217,11 @@ async def test_a_forge_only_site_runs_its_rules_with_the_system_token(schema: st
         assert len(listed.json()['entries']) == 5
         assert await snapshot_keys(system.settings) == []
         assert await tokens_in_clear(system) == []
+        # Nor in any log line of the producer or the worker (both log to this process's output).
+        logged = ''.join(capfd.readouterr())
+        assert forge_key in logged  # the producer's and the worker's lines were captured
+        assert sim.forge_events.system_token() not in logged
+        assert 'Bearer' not in logged  # no invocation token either
 
 
 async def test_forge_redeliveries_run_once(schema: str, redis: aioredis.Redis) -> None:
